@@ -1,0 +1,110 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is an error with an HTTP status, a stable machine-readable code and
+// a human-readable detail. Every error a route returns is rendered from one,
+// as {"detail": Detail, "code": Code}.
+type Error struct {
+	Status int    // HTTP status
+	Code   string // stable snake_case code, the contract clients match on
+	Detail string // default English text (authx's where it had one)
+	// RetryAfter, when positive, is sent as the Retry-After header in
+	// whole seconds, rounded up.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, ErrTooManyRequests) matches whatever Retry-After it carries.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// withRetry returns a copy of e carrying a Retry-After.
+func (e *Error) withRetry(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	return &c
+}
+
+// withDetail returns a copy of e with another detail text.
+func (e *Error) withDetail(format string, args ...any) *Error {
+	c := *e
+	c.Detail = fmt.Sprintf(format, args...)
+	return &c
+}
+
+func newError(status int, code, detail string) *Error {
+	return &Error{Status: status, Code: code, Detail: detail}
+}
+
+// The errors the routes return. Codes are stable; details are authx's
+// English texts where authx had one.
+var (
+	ErrInvalidCredentials = newError(http.StatusUnauthorized, "invalid_credentials", "Invalid credentials")
+	ErrUserNotFound       = newError(http.StatusNotFound, "user_not_found", "User not found")
+	ErrUserBanned         = newError(http.StatusBadRequest, "user_banned", "User is banned")
+	ErrUnauthorized       = newError(http.StatusUnauthorized, "unauthorized", "Not authenticated")
+	ErrInvalidToken       = newError(http.StatusUnauthorized, "invalid_token", "Invalid or expired token")
+	ErrForbidden          = newError(http.StatusForbidden, "forbidden", "Forbidden")
+	ErrTooManyRequests    = newError(http.StatusTooManyRequests, "too_many_requests", "Too many requests")
+
+	ErrEmailExists       = newError(http.StatusBadRequest, "email_exists", "Email already exists")
+	ErrUsernameExists    = newError(http.StatusBadRequest, "username_exists", "Username already exists")
+	ErrPasswordsMismatch = newError(http.StatusBadRequest, "passwords_mismatch", "Passwords mismatch")
+	ErrInvalidEmail      = newError(http.StatusBadRequest, "invalid_email", "Invalid email")
+	ErrInvalidUsername   = newError(http.StatusBadRequest, "invalid_username", "Invalid username")
+	ErrInvalidPassword   = newError(http.StatusBadRequest, "invalid_password", "Invalid password")
+	ErrSameUsername      = newError(http.StatusBadRequest, "same_username", "Enter NEW username")
+	ErrWrongCaptcha      = newError(http.StatusBadRequest, "wrong_captcha", "Wrong captcha")
+	ErrCaptchaUnavailable = newError(http.StatusServiceUnavailable, "captcha_unavailable",
+		"Captcha verification is unavailable, try again later")
+
+	ErrAlreadyConfirmed     = newError(http.StatusBadRequest, "already_confirmed", "Email already confirmed")
+	ErrInvalidConfirmToken  = newError(http.StatusForbidden, "invalid_confirmation_token", "Invalid or expired confirmation token")
+	ErrInvalidID            = newError(http.StatusBadRequest, "invalid_id", "Invalid id")
+	ErrMailUnavailable      = newError(http.StatusServiceUnavailable, "mail_unavailable", "The mail could not be sent, try again later")
+
+	ErrUnsupportedMediaType = newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+	ErrBodyTooLarge         = newError(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large")
+	ErrMalformedBody        = newError(http.StatusBadRequest, "malformed_body", "Malformed JSON body")
+	ErrInvalidInput         = newError(http.StatusBadRequest, "invalid_input", "Invalid input")
+
+	ErrUnavailable = newError(http.StatusServiceUnavailable, "unavailable", "Service temporarily unavailable")
+	ErrOverloaded  = newError(http.StatusServiceUnavailable, "overloaded", "Server is busy, try again later")
+	errInternal    = newError(http.StatusInternalServerError, "internal", "Internal server error")
+)
+
+// httpError maps any error to the *Error rendered to the client. Errors that
+// are not *Error are database or programming faults: the caller logs them;
+// the client sees only a code.
+func httpError(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), isUnavailable(err):
+		return ErrUnavailable
+	default:
+		return errInternal
+	}
+}
+
+// retryAfterSeconds renders d as whole seconds, rounded up and at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}

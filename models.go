@@ -1,0 +1,131 @@
+package authgin
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Account is a stored user (table "users").
+type Account struct {
+	ID          int64  `gorm:"primaryKey"`
+	Email       string `gorm:"size:320;not null"`
+	EmailKey    string `gorm:"size:320;not null;uniqueIndex"` // lower-cased address
+	Username    string `gorm:"size:64;not null"`
+	UsernameKey string `gorm:"size:64;not null;uniqueIndex"` // PRECIS UsernameCaseMapped
+	// PasswordHash is a PHC string (argon2id), a bcrypt or a Django
+	// pbkdf2_sha256 hash; empty for an account without a password.
+	PasswordHash string      `gorm:"size:255;not null;default:''"`
+	Permissions  Permissions `gorm:"type:text;not null"`
+	Confirmed    bool        `gorm:"not null;default:false"`
+	Banned       bool        `gorm:"not null;default:false"`
+	CreatedAt    time.Time   `gorm:"not null"`
+	UpdatedAt    time.Time   `gorm:"not null"`
+	LastLoginAt  *time.Time
+}
+
+// TableName keeps authx's table name.
+func (Account) TableName() string { return "users" }
+
+// IsAdmin reports whether the account has the "admin" permission (authx).
+func (a *Account) IsAdmin() bool { return slices.Contains(a.Permissions, PermissionAdmin) }
+
+// PermissionAdmin is the permission that makes a user an admin (authx).
+const PermissionAdmin = "admin"
+
+// Permissions is a set of permission names stored as a JSON array.
+type Permissions []string
+
+// Value implements driver.Valuer.
+func (p Permissions) Value() (driver.Value, error) {
+	if p == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]string(p))
+	return string(b), err
+}
+
+// Scan implements sql.Scanner.
+func (p *Permissions) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*p = Permissions{}
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return errors.New("authgin: unsupported type for Permissions")
+	}
+	var s []string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*p = s
+	return nil
+}
+
+// Session is one login: the family of refresh tokens that rotation issues
+// (table "sessions"). Its ID is the sid claim of access tokens.
+type Session struct {
+	ID         string    `gorm:"primaryKey;size:43"`
+	UserID     int64     `gorm:"not null;index"`
+	CreatedAt  time.Time `gorm:"not null"`
+	LastUsedAt time.Time `gorm:"not null"`
+	// ExpiresAt is the absolute end of the session; rotation never moves it.
+	ExpiresAt time.Time `gorm:"not null"`
+	IP        string    `gorm:"size:64;not null;default:''"`
+	UserAgent string    `gorm:"size:512;not null;default:''"`
+	RevokedAt *time.Time
+}
+
+// RefreshToken is one refresh token of a session, stored as the SHA-256 of
+// the opaque token (table "refresh_tokens").
+type RefreshToken struct {
+	TokenHash string    `gorm:"primaryKey;size:64"` // hex SHA-256
+	SessionID string    `gorm:"size:43;not null;index"`
+	UserID    int64     `gorm:"not null;index"`
+	CreatedAt time.Time `gorm:"not null"`
+	// ConsumedAt is set when rotation replaced this token.
+	ConsumedAt *time.Time
+}
+
+// EmailConfirmation is an outstanding email confirmation token.
+type EmailConfirmation struct {
+	ID        int64     `gorm:"primaryKey"`
+	UserID    int64     `gorm:"not null;index"`
+	Email     string    `gorm:"size:320;not null"`
+	TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null"`
+	UsedAt    *time.Time
+}
+
+// PasswordReset is an outstanding password reset token.
+type PasswordReset struct {
+	ID        int64     `gorm:"primaryKey"`
+	UserID    int64     `gorm:"not null;index"`
+	TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null"`
+	UsedAt    *time.Time
+}
+
+// Throttle is one rate-limit counter: Count events since WindowStart, and
+// a lockout until BlockedUntil once the limit was reached. Times are Unix
+// milliseconds so that the atomic upsert compares numbers on every backend.
+type Throttle struct {
+	Key          string `gorm:"primaryKey;column:bucket;size:255"`
+	WindowStart  int64  `gorm:"not null"`
+	Count        int64  `gorm:"not null"`
+	BlockedUntil int64  `gorm:"not null;default:0"`
+}
+
+// models lists every table the plugin migrates.
+func models() []any {
+	return []any{&Account{}, &Session{}, &RefreshToken{}, &EmailConfirmation{}, &PasswordReset{}, &Throttle{}}
+}

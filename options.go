@@ -1,0 +1,252 @@
+package authgin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Options configures Register. Only DB, Secret and BaseURL are required;
+// every other field has the default given in its comment.
+type Options struct {
+	// DB is the database the plugin keeps users, sessions, one-time tokens
+	// and throttling counters in. SQLite and PostgreSQL are supported; see
+	// OpenSQLite for a SQLite handle configured for concurrent use.
+	DB *gorm.DB
+
+	// Secret is the HS256 key for access tokens, at least 32 bytes.
+	// Required unless Signing selects an asymmetric key.
+	Secret []byte
+
+	// Signing selects asymmetric access-token signing (EdDSA, RS256, ES256)
+	// with a key id and verify-only keys for rotation. Nil means HS256 with
+	// Secret.
+	Signing *SigningConfig
+
+	// BaseURL is the absolute http(s) URL of the front end. Links in mails
+	// are built from it, never from the request's Host.
+	BaseURL string
+
+	// Debug drops the Secure attribute from cookies (plain-HTTP development),
+	// skips reCAPTCHA and makes the log mailer print whole mails.
+	Debug bool
+
+	// Issuer and Audience are the iss and aud claims of access tokens.
+	// Defaults: "authgin" and "authgin".
+	Issuer   string
+	Audience string
+
+	// AccessTTL is the access token lifetime. Default 15 minutes.
+	AccessTTL time.Duration
+	// RefreshTTL is the absolute lifetime of a refresh session (a login):
+	// rotation never extends it. Default 30 days.
+	RefreshTTL time.Duration
+	// RefreshIdleTTL ends a refresh session that was not used for this long.
+	// Default 7 days.
+	RefreshIdleTTL time.Duration
+	// DisableRotation keeps one refresh token for a session's whole life
+	// instead of replacing it on every refresh.
+	DisableRotation bool
+	// RotationGrace is how long a just-rotated refresh token may still be
+	// presented (parallel tabs) before a reuse revokes the session.
+	// Default 30 seconds.
+	RotationGrace time.Duration
+
+	// Strict makes the middleware check the token's session on every request,
+	// so logout, ban and password change end access at once. Default false:
+	// stateless, no database access per request.
+	Strict bool
+	// StrictCacheTTL caches strict-mode session checks in process for this
+	// long. Zero disables the cache.
+	StrictCacheTTL time.Duration
+
+	// AccessCookie and RefreshCookie name the cookies.
+	// Defaults "access_token" and "refresh_token".
+	AccessCookie  string
+	RefreshCookie string
+
+	// ConfirmTTL is how long an email confirmation link works. Default 48 h.
+	ConfirmTTL time.Duration
+	// ResetTTL is how long a password reset link works. Default 1 h.
+	ResetTTL time.Duration
+	// ConfirmPath and ResetPath are the front-end paths under BaseURL that
+	// receive ?token=. Defaults "/confirm" and "/reset_password" (authx).
+	ConfirmPath string
+	ResetPath   string
+	// LinkBuilder, when set, replaces the default link construction. kind is
+	// "confirm" or "reset".
+	LinkBuilder func(kind, token string) string
+
+	// Mailer delivers mails. Default: a LogMailer writing to Logger.
+	Mailer Mailer
+	// MailQueueSize bounds the mails waiting for background delivery.
+	// Default 1024.
+	MailQueueSize int
+	// Site and DisplayName appear in mails (authx's site and display_name).
+	// Defaults "authgin" and "authgin".
+	Site        string
+	DisplayName string
+	// Templates overrides the embedded mail templates. Nil keeps them.
+	Templates *MailTemplates
+
+	// RecaptchaSecret enables reCAPTCHA on register (not in Debug).
+	RecaptchaSecret string
+	// RecaptchaVerifyURL is the siteverify endpoint.
+	// Default "https://www.google.com/recaptcha/api/siteverify".
+	RecaptchaVerifyURL string
+
+	// Password rules. MinPasswordLength and MaxPasswordLength count
+	// characters after NFC normalisation. Defaults 8 and 128.
+	MinPasswordLength int
+	MaxPasswordLength int
+	// PasswordPolicy is called after the built-in checks; a non-nil error
+	// rejects the password and its text is shown to the user.
+	PasswordPolicy func(password string, info PasswordInfo) error
+	// Argon2 sets the password hash cost. Default m=19 MiB, t=2, p=1.
+	Argon2 Argon2Params
+	// HashConcurrency bounds password hashes in flight. Default GOMAXPROCS.
+	HashConcurrency int
+	// HashQueueTimeout is how long a request waits for a hashing slot before
+	// it gets 503 with Retry-After. Default 5 seconds.
+	HashQueueTimeout time.Duration
+
+	// ReservedUsernames cannot be registered (compared by canonical key).
+	// Nil means a small built-in list ("admin", "root", ...); an empty,
+	// non-nil slice reserves none.
+	ReservedUsernames []string
+
+	// Limits configures throttling. Zero fields take the defaults of
+	// DefaultLimits.
+	Limits Limits
+
+	// TrustedOrigins are extra origins allowed to make unsafe cross-origin
+	// requests (CSRF protection), e.g. "https://admin.example".
+	TrustedOrigins []string
+
+	// NotFoundOnUnknownLogin restores authx's 404 for a login with an
+	// unknown user. Default false: one 401 for every failure.
+	NotFoundOnUnknownLogin bool
+
+	// SkipMigration leaves the schema alone; the tables must exist.
+	SkipMigration bool
+
+	// Hooks are called after the corresponding event was committed.
+	Hooks Hooks
+
+	// Logger receives the plugin's events. Default slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock. Default time.Now. Tests inject a fake one.
+	Now func() time.Time
+
+	// DBTimeout bounds every database call of a request. Default 5 seconds.
+	DBTimeout time.Duration
+}
+
+// withDefaults returns a copy of o with every zero field set to its default,
+// or an error naming the first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	if o.DB == nil {
+		return o, errors.New("authgin: Options.DB is required")
+	}
+	if o.Signing == nil && len(o.Secret) < 32 {
+		return o, fmt.Errorf("authgin: Options.Secret must be at least 32 bytes (got %d)", len(o.Secret))
+	}
+	u, err := url.Parse(o.BaseURL)
+	if o.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, fmt.Errorf("authgin: Options.BaseURL must be an absolute http(s) URL (got %q)", o.BaseURL)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"AccessTTL", o.AccessTTL}, {"RefreshTTL", o.RefreshTTL}, {"RefreshIdleTTL", o.RefreshIdleTTL},
+		{"RotationGrace", o.RotationGrace}, {"StrictCacheTTL", o.StrictCacheTTL},
+		{"ConfirmTTL", o.ConfirmTTL}, {"ResetTTL", o.ResetTTL},
+		{"HashQueueTimeout", o.HashQueueTimeout}, {"DBTimeout", o.DBTimeout},
+	} {
+		if d.v < 0 {
+			return o, fmt.Errorf("authgin: Options.%s must not be negative (got %s)", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{
+		{"MinPasswordLength", o.MinPasswordLength}, {"MaxPasswordLength", o.MaxPasswordLength},
+		{"HashConcurrency", o.HashConcurrency}, {"MailQueueSize", o.MailQueueSize},
+	} {
+		if n.v < 0 {
+			return o, fmt.Errorf("authgin: Options.%s must not be negative (got %d)", n.name, n.v)
+		}
+	}
+
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.AccessTTL, 15*time.Minute)
+	def(&o.RefreshTTL, 30*24*time.Hour)
+	def(&o.RefreshIdleTTL, 7*24*time.Hour)
+	def(&o.RotationGrace, 30*time.Second)
+	def(&o.ConfirmTTL, 48*time.Hour)
+	def(&o.ResetTTL, time.Hour)
+	def(&o.HashQueueTimeout, 5*time.Second)
+	def(&o.DBTimeout, 5*time.Second)
+	str := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	str(&o.Issuer, "authgin")
+	str(&o.Audience, "authgin")
+	str(&o.AccessCookie, "access_token")
+	str(&o.RefreshCookie, "refresh_token")
+	str(&o.ConfirmPath, "/confirm")
+	str(&o.ResetPath, "/reset_password")
+	str(&o.Site, "authgin")
+	str(&o.DisplayName, "authgin")
+	str(&o.RecaptchaVerifyURL, "https://www.google.com/recaptcha/api/siteverify")
+	if o.MinPasswordLength == 0 {
+		o.MinPasswordLength = 8
+	}
+	if o.MaxPasswordLength == 0 {
+		o.MaxPasswordLength = 128
+	}
+	if o.MinPasswordLength > o.MaxPasswordLength {
+		return o, fmt.Errorf("authgin: Options.MinPasswordLength (%d) exceeds MaxPasswordLength (%d)",
+			o.MinPasswordLength, o.MaxPasswordLength)
+	}
+	if o.HashConcurrency == 0 {
+		o.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.MailQueueSize == 0 {
+		o.MailQueueSize = 1024
+	}
+	if o.Argon2 == (Argon2Params{}) {
+		o.Argon2 = DefaultArgon2
+	}
+	if err := o.Argon2.validate(); err != nil {
+		return o, err
+	}
+	if o.ReservedUsernames == nil {
+		o.ReservedUsernames = defaultReservedUsernames
+	}
+	o.Limits = o.Limits.withDefaults()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Mailer == nil {
+		o.Mailer = LogMailer{Logger: o.Logger, ShowBody: o.Debug}
+	}
+	return o, nil
+}
