@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var loadTest = flag.Bool("load", false, "run the login load test (about 30 s, real argon2id cost)")
+
+// Load test shape (issue 7 item 3).
+const (
+	loadClients     = 200
+	loadDuration    = 10 * time.Second
+	calibrateFor    = 3 * time.Second
+	probeEvery      = 20 * time.Millisecond
+	baseRSSBoundMiB = 64
+	hashMiB         = 19
+)
+
+// loginServer is what the load test drives: an in-process server over
+// loopback with registered accounts.
+type loginServer struct {
+	url         string   // http://127.0.0.1:port
+	logins      []string // account names with password loadPassword
+	hashBound   int      // hashes the server runs at once
+	accessToken string   // a valid access cookie value for the probe
+}
+
+const loadPassword = "correct horse battery staple"
+
+// loadResult counts what the clients saw inside the measured window.
+type loadResult struct {
+	ok, overflow, noRetryAfter, otherStatus, clientErrors atomic.Int64
+	probeFailures                                         atomic.Int64
+	probeLatencies                                        []time.Duration
+}
+
+// TestLoginLoad: 200 clients log in for 10 s at default argon2id cost while
+// one client keeps calling a protected route. Run with -load.
+func TestLoginLoad(t *testing.T) {
+	if !*loadTest {
+		t.Skip("load test: run with -load")
+	}
+	srv := startLoginServer(t)
+
+	peak, rates := peakHashRate(calibrateFor)
+	t.Logf("argon2id hashes/s: 1 in flight %.1f, 2: %.1f, 4: %.1f; peak %.1f", rates[1], rates[2], rates[4], peak)
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := resetPeakRSS(); err != nil {
+		t.Logf("VmHWM not reset (%v): the peak includes the calibration", err)
+	}
+
+	res := driveLogins(srv)
+	hwm, err := procStatusKiB("VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rate := float64(res.ok.Load()) / loadDuration.Seconds()
+	p99 := percentile(res.probeLatencies, 0.99)
+	rssBound := int64(baseRSSBoundMiB+srv.hashBound*hashMiB) * 1024
+	t.Logf("logins: %d ok (%.1f/s = %.2fx peak), %d overflow 503, %d other status, %d client errors",
+		res.ok.Load(), rate, rate/peak, res.overflow.Load(), res.otherStatus.Load(), res.clientErrors.Load())
+	t.Logf("protected probe: %d requests, p50 %v, p99 %v, max %v, %d failures",
+		len(res.probeLatencies), percentile(res.probeLatencies, 0.5), p99,
+		percentile(res.probeLatencies, 1), res.probeFailures.Load())
+	t.Logf("peak RSS (VmHWM) %.1f MiB, bound %.1f MiB (64 + %d x 19)", float64(hwm)/1024, float64(rssBound)/1024, srv.hashBound)
+
+	if rate < 0.9*peak {
+		t.Errorf("login throughput %.1f/s < 0.9 x peak hash rate %.1f/s", rate, peak)
+	}
+	if hwm > rssBound {
+		t.Errorf("peak RSS %d KiB > bound %d KiB", hwm, rssBound)
+	}
+	if p99 >= 25*time.Millisecond {
+		t.Errorf("protected request p99 %v >= 25ms", p99)
+	}
+	if n := res.noRetryAfter.Load(); n > 0 {
+		t.Errorf("%d overflow responses without Retry-After", n)
+	}
+	if n := res.otherStatus.Load() + res.clientErrors.Load() + res.probeFailures.Load(); n > 0 {
+		t.Errorf("%d requests neither succeeded nor got 503 (timeouts, errors, other statuses)", n)
+	}
+}
+
+// driveLogins runs the clients and the probe for loadDuration; responses
+// that complete after the window are not counted.
+func driveLogins(srv loginServer) *loadResult {
+	res := &loadResult{}
+	client := &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: loadClients + 8},
+		Timeout:   time.Minute, // far beyond any sane answer: a hit is a failure
+	}
+	start := time.Now()
+	end := start.Add(loadDuration)
+	var wg sync.WaitGroup
+	for i := range loadClients {
+		wg.Go(func() {
+			body, _ := json.Marshal(map[string]string{"login": srv.logins[i%len(srv.logins)], "password": loadPassword})
+			for time.Now().Before(end) {
+				resp, err := client.Post(srv.url+"/api/users/login", "application/json", bytes.NewReader(body))
+				late := time.Now().After(end)
+				if err != nil {
+					if !late {
+						res.clientErrors.Add(1)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if late {
+					return
+				}
+				switch resp.StatusCode {
+				case http.StatusOK:
+					res.ok.Add(1)
+				case http.StatusServiceUnavailable:
+					res.overflow.Add(1)
+					if resp.Header.Get("Retry-After") == "" {
+						res.noRetryAfter.Add(1)
+					}
+				default:
+					res.otherStatus.Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() { res.probeLatencies = probe(srv, end, &res.probeFailures) })
+	wg.Wait()
+	return res
+}
+
+// probe calls the protected route every probeEvery until end and returns
+// the latencies of the calls.
+func probe(srv loginServer, end time.Time, failures *atomic.Int64) []time.Duration {
+	client := &http.Client{Timeout: time.Minute}
+	var lat []time.Duration
+	for time.Now().Before(end) {
+		req, _ := http.NewRequest(http.MethodGet, srv.url+protected, nil)
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: srv.accessToken})
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			failures.Add(1)
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t0))
+		if resp.StatusCode != http.StatusOK {
+			failures.Add(1)
+		}
+		time.Sleep(probeEvery)
+	}
+	return lat
+}
+
+// percentile returns the q-quantile (0..1) of d by nearest rank.
+func percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 100; i >= 1; i-- {
+		d = append(d, time.Duration(i))
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50, 0.99: 99, 1: 100, 0: 1} {
+		if got := percentile(d, q); got != want {
+			t.Errorf("percentile(%v) = %v, want %v", q, got, want)
+		}
+	}
+}
