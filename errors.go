@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 // Error is an error with an HTTP status, a stable machine-readable code and
@@ -59,21 +62,21 @@ var (
 	ErrForbidden          = newError(http.StatusForbidden, "forbidden", "Forbidden")
 	ErrTooManyRequests    = newError(http.StatusTooManyRequests, "too_many_requests", "Too many requests")
 
-	ErrEmailExists       = newError(http.StatusBadRequest, "email_exists", "Email already exists")
-	ErrUsernameExists    = newError(http.StatusBadRequest, "username_exists", "Username already exists")
-	ErrPasswordsMismatch = newError(http.StatusBadRequest, "passwords_mismatch", "Passwords mismatch")
-	ErrInvalidEmail      = newError(http.StatusBadRequest, "invalid_email", "Invalid email")
-	ErrInvalidUsername   = newError(http.StatusBadRequest, "invalid_username", "Invalid username")
-	ErrInvalidPassword   = newError(http.StatusBadRequest, "invalid_password", "Invalid password")
-	ErrSameUsername      = newError(http.StatusBadRequest, "same_username", "Enter NEW username")
-	ErrWrongCaptcha      = newError(http.StatusBadRequest, "wrong_captcha", "Wrong captcha")
+	ErrEmailExists        = newError(http.StatusBadRequest, "email_exists", "Email already exists")
+	ErrUsernameExists     = newError(http.StatusBadRequest, "username_exists", "Username already exists")
+	ErrPasswordsMismatch  = newError(http.StatusBadRequest, "passwords_mismatch", "Passwords mismatch")
+	ErrInvalidEmail       = newError(http.StatusBadRequest, "invalid_email", "Invalid email")
+	ErrInvalidUsername    = newError(http.StatusBadRequest, "invalid_username", "Invalid username")
+	ErrInvalidPassword    = newError(http.StatusBadRequest, "invalid_password", "Invalid password")
+	ErrSameUsername       = newError(http.StatusBadRequest, "same_username", "Enter NEW username")
+	ErrWrongCaptcha       = newError(http.StatusBadRequest, "wrong_captcha", "Wrong captcha")
 	ErrCaptchaUnavailable = newError(http.StatusServiceUnavailable, "captcha_unavailable",
 		"Captcha verification is unavailable, try again later")
 
-	ErrAlreadyConfirmed     = newError(http.StatusBadRequest, "already_confirmed", "Email already confirmed")
-	ErrInvalidConfirmToken  = newError(http.StatusForbidden, "invalid_confirmation_token", "Invalid or expired confirmation token")
-	ErrInvalidID            = newError(http.StatusBadRequest, "invalid_id", "Invalid id")
-	ErrMailUnavailable      = newError(http.StatusServiceUnavailable, "mail_unavailable", "The mail could not be sent, try again later")
+	ErrAlreadyConfirmed    = newError(http.StatusBadRequest, "already_confirmed", "Email already confirmed")
+	ErrInvalidConfirmToken = newError(http.StatusForbidden, "invalid_confirmation_token", "Invalid or expired confirmation token")
+	ErrInvalidID           = newError(http.StatusBadRequest, "invalid_id", "Invalid id")
+	ErrMailUnavailable     = newError(http.StatusServiceUnavailable, "mail_unavailable", "The mail could not be sent, try again later")
 
 	ErrUnsupportedMediaType = newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 	ErrBodyTooLarge         = newError(http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large")
@@ -93,7 +96,7 @@ func httpError(err error) *Error {
 	switch {
 	case errors.As(err, &e):
 		return e
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), isUnavailable(err):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, new(*storeError)):
 		return ErrUnavailable
 	default:
 		return errInternal
@@ -107,4 +110,18 @@ func retryAfterSeconds(d time.Duration) string {
 		s = 1
 	}
 	return strconv.FormatInt(s, 10)
+}
+
+// abortError renders err as {"detail","code"} and aborts the chain. Faults
+// that are not *Error are logged to log here, the one place they surface.
+func abortError(c *gin.Context, log *slog.Logger, err error) {
+	e := httpError(err)
+	if log != nil && e.Status >= 500 && e.Code != ErrOverloaded.Code && e.Code != ErrMailUnavailable.Code {
+		log.ErrorContext(c.Request.Context(), "authgin: request failed",
+			"method", c.Request.Method, "route", c.FullPath(), "err", err)
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", retryAfterSeconds(e.RetryAfter))
+	}
+	c.AbortWithStatusJSON(e.Status, gin.H{"detail": e.Detail, "code": e.Code})
 }

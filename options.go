@@ -230,13 +230,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.MailQueueSize = 1024
 	}
 	if o.Argon2 == (Argon2Params{}) {
-		o.Argon2 = DefaultArgon2
+		o.Argon2 = DefaultArgon2()
 	}
 	if err := o.Argon2.validate(); err != nil {
 		return o, err
 	}
 	if o.ReservedUsernames == nil {
-		o.ReservedUsernames = defaultReservedUsernames
+		o.ReservedUsernames = defaultReservedUsernames()
 	}
 	o.Limits = o.Limits.withDefaults()
 	if o.Logger == nil {

@@ -19,10 +19,6 @@ func OpenSQLite(path string) (*gorm.DB, error) {
 		return nil, fmt.Errorf("authgin: OpenSQLite: empty path")
 	}
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", "NORMAL")

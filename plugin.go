@@ -1,0 +1,113 @@
+// Package authgin is a complete user system for Gin: registration, login,
+// logout, JWT access tokens with refresh sessions in the database, email
+// confirmation, password reset, admin routes and middleware, ported from
+// the Python library authx.
+//
+// Register mounts the routes on a router group and returns an *Auth whose
+// middleware authenticates the rest of the app:
+//
+//	auth, err := authgin.Register(router.Group("/api/users"), authgin.Options{
+//		DB: db, Secret: key, BaseURL: "https://app.example",
+//	})
+//	api := router.Group("/api", auth.RequireUser())
+//	api.GET("/me", func(c *gin.Context) {
+//		u, _ := authgin.CurrentUser(c)
+//		c.JSON(200, gin.H{"id": u.ID, "username": u.Username})
+//	})
+package authgin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Auth is a mounted plugin: its middleware authenticates requests and
+// Service exposes its operations as Go calls. Two Auth values are fully
+// independent.
+type Auth struct {
+	o   Options
+	svc *Service
+}
+
+// Register validates o, migrates the schema (unless o.SkipMigration),
+// mounts the auth routes on g and returns the plugin. Invalid options are
+// an error naming the field; Register never panics on them.
+func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
+	if g == nil {
+		return nil, errors.New("authgin: Register needs a router group")
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	toks, err := newTokens(&o)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{o: o}
+	st := &store{db: o.DB}
+	if !o.SkipMigration {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := st.migrate(ctx); err != nil {
+			return nil, fmt.Errorf("authgin: migrating the schema: %w", err)
+		}
+	}
+	a.svc = &Service{
+		o:      &a.o,
+		st:     st,
+		tokens: toks,
+		hasher: newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout),
+		limits: &throttler{db: o.DB, now: o.Now},
+		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
+		captcha: &captchaVerifier{
+			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
+		},
+		log: o.Logger,
+	}
+	a.mount(g)
+	return a, nil
+}
+
+// mount registers the routes on g (paths as in authx).
+func (a *Auth) mount(g *gin.RouterGroup) {
+	h := &handlers{
+		svc: a.svc,
+		cookies: cookies{
+			access: a.o.AccessCookie, refresh: a.o.RefreshCookie,
+			refreshPath: cookiePath(g.BasePath()), secure: !a.o.Debug,
+		},
+		now: a.o.Now,
+		log: a.o.Logger,
+	}
+	user := a.RequireUser()
+	g.POST("/register", h.register)
+	g.POST("/login", h.login)
+	g.POST("/logout", h.logout)
+	g.POST("/token", user, h.token)
+	g.POST("/token/refresh", h.refresh)
+	g.GET("/confirm", user, h.confirmationStatus)
+	g.POST("/confirm", user, h.requestConfirmation)
+	g.POST("/confirm/:token", h.confirmEmail)
+	g.POST("/:id/change_username", user, h.changeUsername)
+}
+
+// Service returns the plugin's operations as plain Go calls.
+func (a *Auth) Service() *Service { return a.svc }
+
+// Close stops background work (queued mails are delivered first) and
+// waits for it until ctx ends.
+func (a *Auth) Close(ctx context.Context) error { return a.svc.outbox.close(ctx) }
+
+// cookiePath is the refresh cookie's Path: the group's base path.
+func cookiePath(base string) string {
+	if base == "" {
+		return "/"
+	}
+	return base
+}

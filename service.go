@@ -1,0 +1,503 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Service holds the plugin's operations as plain Go calls, for handlers,
+// CLIs, seeders and tests. It knows nothing of HTTP.
+type Service struct {
+	o       *Options
+	st      *store
+	tokens  *tokens
+	hasher  *hasher
+	limits  *throttler
+	outbox  *outbox
+	captcha *captchaVerifier
+	log     *slog.Logger
+}
+
+// Client describes where a request came from.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Tokens is what a successful register, login or refresh hands out.
+type Tokens struct {
+	Access        string
+	AccessClaims  AccessClaims
+	AccessExpires time.Time
+	// Refresh is empty when the call did not issue a refresh token.
+	Refresh        string
+	RefreshExpires time.Time
+}
+
+// RegisterInput is the body of POST /register.
+type RegisterInput struct {
+	Email     string `json:"email"`
+	Username  string `json:"username"`
+	Password1 string `json:"password1"`
+	Password2 string `json:"password2"`
+	Captcha   string `json:"captcha"`
+}
+
+// LoginInput is the body of POST /login; Login is an email or a username.
+type LoginInput struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
+
+func (s *Service) now() time.Time { return s.o.Now().UTC() }
+
+// Register creates an unconfirmed account, logs it in and queues the
+// confirmation mail.
+func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*Account, Tokens, error) {
+	email, emailKey, err := canonicalEmail(in.Email)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	username, usernameKey, err := s.checkUsername(in.Username)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	password, err := checkPassword(in.Password1, PasswordInfo{Username: username, Email: email},
+		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	if in.Password1 != in.Password2 {
+		return nil, Tokens{}, ErrPasswordsMismatch
+	}
+	if s.o.RecaptchaSecret != "" && !s.o.Debug {
+		if err := s.captcha.verify(ctx, in.Captcha, cl.IP); err != nil {
+			return nil, Tokens{}, err
+		}
+	}
+	// A cheap look before the expensive hash; the unique indexes still
+	// decide races.
+	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+		return nil, Tokens{}, err
+	}
+	hash, err := s.hasher.hash(ctx, password)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+
+	now := s.now()
+	acct := &Account{
+		Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey,
+		PasswordHash: hash, Permissions: Permissions{}, CreatedAt: now, UpdatedAt: now,
+	}
+	var toks Tokens
+	var confirmToken string
+	err = s.st.tx(ctx, func(tx *store) error {
+		if err := tx.create(ctx, acct); err != nil {
+			return err
+		}
+		var err error
+		if toks, err = s.startSession(ctx, tx, acct, cl, now); err != nil {
+			return err
+		}
+		confirmToken, err = s.newConfirmation(ctx, tx, acct, now)
+		return err
+	})
+	if errors.Is(err, errDuplicate) {
+		return nil, Tokens{}, s.duplicateError(ctx, emailKey, usernameKey)
+	}
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	s.outbox.enqueue(confirmationMail(s.o, acct.Email, acct.Username, s.link("confirm", confirmToken)))
+	s.log.InfoContext(ctx, "authgin: registered", "user_id", acct.ID, "ip", cl.IP)
+	runHook(ctx, s.log, "OnRegister", s.o.Hooks.OnRegister, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
+	return acct, toks, nil
+}
+
+// checkUsername canonicalises a username and refuses reserved names.
+func (s *Service) checkUsername(name string) (display, key string, err error) {
+	display, key, err = canonicalUsername(name)
+	if err != nil {
+		return "", "", err
+	}
+	for _, r := range s.o.ReservedUsernames {
+		if _, rk, err := canonicalUsername(r); err == nil && rk == key {
+			return "", "", ErrInvalidUsername.withDetail("Username is reserved")
+		}
+	}
+	return display, key, nil
+}
+
+func (s *Service) checkFree(ctx context.Context, emailKey, usernameKey string) error {
+	emailTaken, usernameTaken, err := s.st.existingKey(ctx, emailKey, usernameKey)
+	switch {
+	case err != nil:
+		return err
+	case emailTaken:
+		return ErrEmailExists
+	case usernameTaken:
+		return ErrUsernameExists
+	}
+	return nil
+}
+
+// duplicateError names the field a unique violation was about.
+func (s *Service) duplicateError(ctx context.Context, emailKey, usernameKey string) error {
+	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+		return err
+	}
+	// The conflicting row vanished in between; report the likelier field.
+	return ErrUsernameExists
+}
+
+// Login checks credentials and opens a session. Unknown users and wrong
+// passwords get the same answer after the same work.
+func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account, Tokens, error) {
+	if wait, err := s.limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
+		return nil, Tokens{}, err
+	} else if wait > 0 {
+		return nil, Tokens{}, ErrTooManyRequests.withRetry(wait)
+	}
+	acct, err := s.findLogin(ctx, in.Login)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	encoded := ""
+	if acct != nil {
+		encoded = acct.PasswordHash
+	}
+	match := false
+	rehash := false
+	if n := len([]rune(in.Password)); n > 0 && n <= s.o.MaxPasswordLength {
+		match, rehash, err = s.hasher.verify(ctx, encoded, in.Password)
+		if err != nil {
+			return nil, Tokens{}, err
+		}
+	}
+	if !match {
+		s.log.InfoContext(ctx, "authgin: login failed", "known_user", acct != nil, "ip", cl.IP)
+		ev := LoginFailedEvent{Login: in.Login, UserEvent: UserEvent{IP: cl.IP, UserAgent: cl.UserAgent, Time: s.now()}}
+		if acct != nil {
+			ev.UserID, ev.Username = acct.ID, acct.Username
+		}
+		runHook(ctx, s.log, "OnLoginFailed", s.o.Hooks.OnLoginFailed, ev)
+		if acct == nil && s.o.NotFoundOnUnknownLogin {
+			return nil, Tokens{}, ErrUserNotFound
+		}
+		return nil, Tokens{}, ErrInvalidCredentials
+	}
+	if acct.Banned {
+		return nil, Tokens{}, ErrUserBanned
+	}
+
+	now := s.now()
+	values := map[string]any{"last_login_at": now}
+	if rehash {
+		if password, err := checkPassword(in.Password, PasswordInfo{}, 1, s.o.MaxPasswordLength, nil); err == nil {
+			if h, err := s.hasher.hash(ctx, password); err == nil {
+				values["password_hash"] = h
+			}
+		}
+	}
+	var toks Tokens
+	err = s.st.tx(ctx, func(tx *store) error {
+		if _, err := tx.update(ctx, &Account{}, values, "id = ?", acct.ID); err != nil {
+			return err
+		}
+		var err error
+		toks, err = s.startSession(ctx, tx, acct, cl, now)
+		return err
+	})
+	if err != nil {
+		return nil, Tokens{}, err
+	}
+	acct.LastLoginAt = &now
+	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", values["password_hash"] != nil)
+	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
+	return acct, toks, nil
+}
+
+// findLogin resolves what the user typed: an email (case-insensitive) or a
+// username (canonical key). Nil without error when nobody matches.
+func (s *Service) findLogin(ctx context.Context, login string) (*Account, error) {
+	if strings.Contains(login, "@") {
+		if _, key, err := canonicalEmail(login); err == nil {
+			return s.st.accountByKey(ctx, "email_key", key)
+		}
+	}
+	if _, key, err := canonicalUsername(login); err == nil {
+		return s.st.accountByKey(ctx, "username_key", key)
+	}
+	return nil, nil
+}
+
+// startSession opens a session for acct and issues its tokens.
+func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl Client, now time.Time) (Tokens, error) {
+	sid, _, err := newOpaqueToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, refreshHash, err := newOpaqueToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	sess := &Session{
+		ID: sid, UserID: acct.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
+		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512),
+	}
+	if err := tx.create(ctx, sess); err != nil {
+		return Tokens{}, err
+	}
+	if err := tx.create(ctx, &RefreshToken{TokenHash: refreshHash, SessionID: sid, UserID: acct.ID, CreatedAt: now}); err != nil {
+		return Tokens{}, err
+	}
+	toks, err := s.issueAccess(acct, sid, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	toks.Refresh, toks.RefreshExpires = refresh, sess.ExpiresAt
+	return toks, nil
+}
+
+func (s *Service) issueAccess(acct *Account, sid string, now time.Time) (Tokens, error) {
+	access, claims, err := s.tokens.issueAccess(now, acct.ID, acct.Username, acct.Permissions, sid)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{Access: access, AccessClaims: claims, AccessExpires: time.Unix(claims.ExpiresAt, 0)}, nil
+}
+
+// Logout revokes the session of a refresh token. Unknown or empty tokens
+// are not an error: logout is idempotent.
+func (s *Service) Logout(ctx context.Context, refresh string, cl Client) error {
+	if refresh == "" || len(refresh) > maxOpaqueLen {
+		return nil
+	}
+	rt, sess, err := s.st.sessionByRefresh(ctx, hashOpaque(refresh))
+	if err != nil || rt == nil {
+		return err
+	}
+	now := s.now()
+	n, err := s.st.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND revoked_at IS NULL", sess.ID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "authgin: logout", "user_id", sess.UserID, "ip", cl.IP)
+		runHook(ctx, s.log, "OnLogout", s.o.Hooks.OnLogout,
+			UserEvent{UserID: sess.UserID, SessionID: sess.ID, IP: cl.IP, UserAgent: cl.UserAgent, Time: now})
+	}
+	return nil
+}
+
+// Refresh exchanges a refresh token for a new access token carrying the
+// user's current username and permissions.
+func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Tokens, error) {
+	if refresh == "" || len(refresh) > maxOpaqueLen {
+		return Tokens{}, ErrInvalidToken
+	}
+	rt, sess, err := s.st.sessionByRefresh(ctx, hashOpaque(refresh))
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := s.now()
+	if rt == nil || !s.sessionLive(sess, now) || rt.ConsumedAt != nil {
+		return Tokens{}, ErrInvalidToken
+	}
+	acct, err := s.st.accountByID(ctx, sess.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return Tokens{}, ErrInvalidToken
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	if acct.Banned {
+		return Tokens{}, ErrInvalidToken
+	}
+	if _, err := s.st.update(ctx, &Session{}, map[string]any{"last_used_at": now}, "id = ?", sess.ID); err != nil {
+		return Tokens{}, err
+	}
+	return s.issueAccess(acct, sess.ID, now)
+}
+
+// sessionLive reports whether a session is neither revoked nor past its
+// absolute or idle expiry.
+func (s *Service) sessionLive(sess *Session, now time.Time) bool {
+	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt) && now.Before(sess.LastUsedAt.Add(s.o.RefreshIdleTTL))
+}
+
+// ConfirmationStatus reports the user's email and whether it is confirmed.
+func (s *Service) ConfirmationStatus(ctx context.Context, userID int64) (email string, confirmed bool, err error) {
+	acct, err := s.st.accountByID(ctx, userID)
+	if err != nil {
+		return "", false, err
+	}
+	return acct.Email, acct.Confirmed, nil
+}
+
+// RequestConfirmation sends a new confirmation mail now; the previous
+// link stops working. A mail that cannot be sent does not use up the
+// user's quota.
+func (s *Service) RequestConfirmation(ctx context.Context, userID int64) error {
+	acct, err := s.st.accountByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if acct.Confirmed {
+		return ErrAlreadyConfirmed
+	}
+	key := "confirm:user:" + strconv.FormatInt(acct.ID, 10)
+	if wait, err := s.limits.hit(ctx, key, s.o.Limits.ConfirmMailUser); err != nil {
+		return err
+	} else if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
+	var token string
+	err = s.st.tx(ctx, func(tx *store) error {
+		var err error
+		token, err = s.newConfirmation(ctx, tx, acct, s.now())
+		return err
+	})
+	if err == nil {
+		err = s.outbox.send(ctx, confirmationMail(s.o, acct.Email, acct.Username, s.link("confirm", token)))
+	}
+	if err != nil {
+		if uerr := s.limits.undo(ctx, key); uerr != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", uerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// newConfirmation replaces the user's outstanding confirmation tokens with
+// a new one and returns it.
+func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account, now time.Time) (string, error) {
+	token, hash, err := newOpaqueToken()
+	if err != nil {
+		return "", err
+	}
+	if _, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now},
+		"user_id = ? AND used_at IS NULL", acct.ID); err != nil {
+		return "", err
+	}
+	err = tx.create(ctx, &EmailConfirmation{
+		UserID: acct.ID, Email: acct.EmailKey, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ConfirmTTL),
+	})
+	return token, err
+}
+
+// ConfirmEmail consumes a confirmation token. Unknown, used and expired
+// tokens, and tokens for an address the user has since changed, are
+// ErrInvalidConfirmToken.
+func (s *Service) ConfirmEmail(ctx context.Context, token string) error {
+	if token == "" || len(token) > maxOpaqueLen {
+		return ErrInvalidConfirmToken
+	}
+	now := s.now()
+	var acct *Account
+	err := s.st.tx(ctx, func(tx *store) error {
+		var ec EmailConfirmation
+		found, err := tx.first(ctx, &ec, "token_hash = ?", hashOpaque(token))
+		if err != nil {
+			return err
+		}
+		if !found || ec.UsedAt != nil || !now.Before(ec.ExpiresAt) {
+			return ErrInvalidConfirmToken
+		}
+		// Compare-and-set: of concurrent confirmations only one wins.
+		n, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now}, "id = ? AND used_at IS NULL", ec.ID)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return ErrInvalidConfirmToken
+		}
+		if acct, err = tx.accountByID(ctx, ec.UserID); err != nil {
+			return err
+		}
+		if acct.EmailKey != ec.Email {
+			return ErrInvalidConfirmToken
+		}
+		_, err = tx.update(ctx, &Account{}, map[string]any{"confirmed": true, "updated_at": now}, "id = ?", acct.ID)
+		return err
+	})
+	if errors.Is(err, ErrUserNotFound) {
+		return ErrInvalidConfirmToken
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "authgin: email confirmed", "user_id", acct.ID)
+	runHook(ctx, s.log, "OnConfirm", s.o.Hooks.OnConfirm, s.userEvent(acct, "", Client{}))
+	return nil
+}
+
+// ChangeUsername renames account id on behalf of actor, who must be that
+// user or an admin.
+func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, username string, cl Client) (*Account, error) {
+	if actor.ID != id && !actor.IsAdmin() {
+		return nil, ErrForbidden
+	}
+	display, key, err := s.checkUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := s.st.accountByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	old := acct.Username
+	if old == display {
+		return nil, ErrSameUsername
+	}
+	now := s.now()
+	_, err = s.st.update(ctx, &Account{}, map[string]any{"username": display, "username_key": key, "updated_at": now}, "id = ?", id)
+	if errors.Is(err, errDuplicate) {
+		return nil, ErrUsernameExists
+	}
+	if err != nil {
+		return nil, err
+	}
+	acct.Username, acct.UsernameKey = display, key
+	s.log.InfoContext(ctx, "authgin: username changed", "user_id", id, "actor_id", actor.ID)
+	runHook(ctx, s.log, "OnUsernameChange", s.o.Hooks.OnUsernameChange, UsernameChangeEvent{
+		UserEvent: s.userEvent(acct, actor.SessionID, cl), ActorID: actor.ID, OldUsername: old, NewUsername: display,
+	})
+	return acct, nil
+}
+
+// link builds the front-end link for a one-time token.
+func (s *Service) link(kind, token string) string {
+	if s.o.LinkBuilder != nil {
+		return s.o.LinkBuilder(kind, token)
+	}
+	path := s.o.ConfirmPath
+	if kind == "reset" {
+		path = s.o.ResetPath
+	}
+	return strings.TrimRight(s.o.BaseURL, "/") + path + "?token=" + token
+}
+
+func (s *Service) userEvent(acct *Account, sid string, cl Client) UserEvent {
+	return UserEvent{UserID: acct.ID, Username: acct.Username, SessionID: sid, IP: cl.IP, UserAgent: cl.UserAgent, Time: s.now()}
+}
+
+// hasPermission reports whether perms holds p.
+func hasPermission(perms []string, p string) bool { return slices.Contains(perms, p) }
+
+// maxOpaqueLen bounds opaque tokens read from clients; real ones are 43.
+const maxOpaqueLen = 128
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

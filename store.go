@@ -1,0 +1,162 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// storeError marks a database failure. Clients see 503 "unavailable";
+// the cause is logged, never sent.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "authgin: database: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// errDuplicate reports a unique-index violation.
+var errDuplicate = errors.New("authgin: duplicate key")
+
+// dbError classifies a GORM error: nil and not-found pass through, unique
+// violations become errDuplicate, text the database cannot store becomes a
+// 400, everything else is a storeError.
+func dbError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, gorm.ErrRecordNotFound):
+		return err
+	case isUniqueViolation(err):
+		return errDuplicate
+	case isInvalidText(err):
+		return ErrInvalidInput
+	default:
+		return &storeError{err}
+	}
+}
+
+// store is the GORM layer: every query the service runs.
+type store struct {
+	db *gorm.DB
+}
+
+func (s *store) migrate(ctx context.Context) error {
+	return dbError(s.db.WithContext(ctx).AutoMigrate(models()...))
+}
+
+// tx runs fn in a transaction.
+func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
+	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		return fn(&store{db: db})
+	})
+	var e *Error
+	if errors.As(err, &e) || errors.Is(err, errDuplicate) || errors.Is(err, gorm.ErrRecordNotFound) {
+		return err
+	}
+	if errors.As(err, new(*storeError)) {
+		return err
+	}
+	return dbError(err)
+}
+
+// first loads the single row matching query into dst; found is false when
+// there is none.
+func (s *store) first(ctx context.Context, dst any, query string, args ...any) (found bool, err error) {
+	res := s.db.WithContext(ctx).Where(query, args...).Limit(1).Find(dst)
+	if res.Error != nil {
+		return false, dbError(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+func (s *store) accountByID(ctx context.Context, id int64) (*Account, error) {
+	var a Account
+	found, err := s.first(ctx, &a, "id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrUserNotFound
+	}
+	return &a, nil
+}
+
+// accountByKey finds an account by its email or username key; nil if none.
+func (s *store) accountByKey(ctx context.Context, column, key string) (*Account, error) {
+	var a Account
+	found, err := s.first(ctx, &a, column+" = ?", key)
+	if err != nil || !found {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// existingKey reports whether an email or username key is taken, and which.
+func (s *store) existingKey(ctx context.Context, emailKey, usernameKey string) (emailTaken, usernameTaken bool, err error) {
+	var rows []Account
+	err = s.db.WithContext(ctx).Select("email_key", "username_key").
+		Where("email_key = ? OR username_key = ?", emailKey, usernameKey).Limit(2).Find(&rows).Error
+	if err != nil {
+		return false, false, dbError(err)
+	}
+	for _, r := range rows {
+		emailTaken = emailTaken || r.EmailKey == emailKey
+		usernameTaken = usernameTaken || r.UsernameKey == usernameKey
+	}
+	return emailTaken, usernameTaken, nil
+}
+
+func (s *store) create(ctx context.Context, v any) error {
+	return dbError(s.db.WithContext(ctx).Create(v).Error)
+}
+
+// update sets columns on the rows of model matching query and returns how
+// many rows changed.
+func (s *store) update(ctx context.Context, model any, values map[string]any, query string, args ...any) (int64, error) {
+	res := s.db.WithContext(ctx).Model(model).Where(query, args...).Updates(values)
+	return res.RowsAffected, dbError(res.Error)
+}
+
+// sessionByRefresh loads the refresh token with hash and its session.
+func (s *store) sessionByRefresh(ctx context.Context, hash string) (*RefreshToken, *Session, error) {
+	var rt RefreshToken
+	found, err := s.first(ctx, &rt, "token_hash = ?", hash)
+	if err != nil || !found {
+		return nil, nil, err
+	}
+	var sess Session
+	found, err = s.first(ctx, &sess, "id = ?", rt.SessionID)
+	if err != nil || !found {
+		return nil, nil, err
+	}
+	return &rt, &sess, nil
+}
+
+// revokeSessions revokes every live session of a user except keep (empty:
+// none kept) and returns the number revoked.
+func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, now time.Time) (int64, error) {
+	q := s.db.WithContext(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
+	if keep != "" {
+		q = q.Where("id <> ?", keep)
+	}
+	res := q.Update("revoked_at", now)
+	return res.RowsAffected, dbError(res.Error)
+}
+
+// lockAccount serialises concurrent changes to one account on backends
+// that support row locks; SQLite serialises writers anyway.
+func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
+	var a Account
+	q := s.db.WithContext(ctx)
+	if s.db.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	res := q.Where("id = ?", id).Limit(1).Find(&a)
+	if res.Error != nil {
+		return nil, dbError(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrUserNotFound
+	}
+	return &a, nil
+}
