@@ -565,3 +565,20 @@ func TestTwoPluginsAreIndependent(t *testing.T) {
 	wantStatus(t, a.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access), 200)
 	wantError(t, b.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access), 401, "unauthorized", "")
 }
+
+// A mail that cannot be sent after register is logged and never fails the
+// registration.
+func TestRegisterMailFailure(t *testing.T) {
+	e := newEnv(t, openTestDB(t, "sqlite"))
+	e.mail.setFail(fmt.Errorf("smtp down"))
+	c := e.client()
+	c.register("uma@example.com", "uma", "correct horse battery")
+	wantStatus(t, c.do("GET", "/api/me", nil), 200)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.logs.String(), "mail delivery failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("failure not logged: %s", e.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
