@@ -42,14 +42,15 @@ func sqliteDSN(path string) string {
 // AUTHGIN_TEST_POSTGRES_DSN is set, PostgreSQL.
 func backends(tb testing.TB) []backend {
 	tb.Helper()
-	cfg := &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true}
-	lite, err := gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(tb.TempDir(), "bench.db"))), cfg)
+	// gorm.Open keeps and changes its config: one each.
+	cfg := func() *gorm.Config { return &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true} }
+	lite, err := gorm.Open(sqlite.Open(sqliteDSN(filepath.Join(tb.TempDir(), "bench.db"))), cfg())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	out := []backend{newBackend(tb, "sqlite", lite, func(int) string { return "?" })}
 	if dsn := os.Getenv("AUTHGIN_TEST_POSTGRES_DSN"); dsn != "" {
-		pg, err := gorm.Open(postgres.Open(dsn), cfg)
+		pg, err := gorm.Open(postgres.Open(dsn), cfg())
 		if err != nil {
 			tb.Fatal(err)
 		}
