@@ -408,18 +408,18 @@ func (o *outbox) deliver(ctx context.Context, m Message, p retryPolicy) error {
 		transient := transientMailError(err)
 		last := !transient || attempt >= p.attempts || ctx.Err() != nil
 		if last {
-			o.log.ErrorContext(ctx, "authgin: mail delivery failed", "to", m.To, "subject", m.Subject,
+			o.log.ErrorContext(ctx, "authgin: mail delivery failed, giving up", "to", m.To, "subject", m.Subject,
 				"attempts", attempt, "transient", transient, "err", err)
 			return err
 		}
-		o.log.WarnContext(ctx, "authgin: mail attempt failed, retrying", "to", m.To, "subject", m.Subject,
+		o.log.WarnContext(ctx, "authgin: mail delivery failed, retrying", "to", m.To, "subject", m.Subject,
 			"attempt", attempt, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			o.log.ErrorContext(ctx, "authgin: mail delivery failed", "to", m.To, "subject", m.Subject,
+			o.log.ErrorContext(ctx, "authgin: mail delivery failed, giving up", "to", m.To, "subject", m.Subject,
 				"attempts", attempt, "transient", transient, "err", err)
 			return err
 		}

@@ -49,6 +49,10 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	mails, err := newMailComposer(&o)
+	if err != nil {
+		return nil, err
+	}
 	a := &Auth{o: o}
 	st := &store{db: o.DB}
 	if !o.SkipMigration {
@@ -65,6 +69,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		hasher: newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout),
 		limits: &throttler{db: o.DB, now: o.Now},
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
+		mails:  mails,
 		captcha: &captchaVerifier{
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
 		},

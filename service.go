@@ -19,6 +19,7 @@ type Service struct {
 	hasher  *hasher
 	limits  *throttler
 	outbox  *outbox
+	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
 }
@@ -114,7 +115,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	s.outbox.enqueue(confirmationMail(s.o, acct.Email, acct.Username, s.link("confirm", confirmToken)))
+	if m, err := s.mails.confirmation(acct.Email, acct.Username, s.o.link(linkConfirm, confirmToken)); err != nil {
+		s.log.ErrorContext(ctx, "authgin: composing the confirmation mail failed", "user_id", acct.ID, "err", err)
+	} else {
+		s.outbox.enqueue(m)
+	}
 	s.log.InfoContext(ctx, "authgin: registered", "user_id", acct.ID, "ip", cl.IP)
 	runHook(ctx, s.log, "OnRegister", s.o.Hooks.OnRegister, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
@@ -364,8 +369,12 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64) error {
 		token, err = s.newConfirmation(ctx, tx, acct, s.now())
 		return err
 	})
+	var m Message
 	if err == nil {
-		err = s.outbox.send(ctx, confirmationMail(s.o, acct.Email, acct.Username, s.link("confirm", token)))
+		m, err = s.mails.confirmation(acct.Email, acct.Username, s.o.link(linkConfirm, token))
+	}
+	if err == nil {
+		err = s.outbox.send(ctx, m)
 	}
 	if err != nil {
 		if uerr := s.limits.undo(ctx, key); uerr != nil {
@@ -471,18 +480,6 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 		UserEvent: s.userEvent(acct, actor.SessionID, cl), ActorID: actor.ID, OldUsername: old, NewUsername: display,
 	})
 	return acct, nil
-}
-
-// link builds the front-end link for a one-time token.
-func (s *Service) link(kind, token string) string {
-	if s.o.LinkBuilder != nil {
-		return s.o.LinkBuilder(kind, token)
-	}
-	path := s.o.ConfirmPath
-	if kind == "reset" {
-		path = s.o.ResetPath
-	}
-	return strings.TrimRight(s.o.BaseURL, "/") + path + "?token=" + token
 }
 
 func (s *Service) userEvent(acct *Account, sid string, cl Client) UserEvent {

@@ -144,6 +144,7 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	e.auth = auth
+	fastMailRetries(auth.svc.outbox)
 	api := r.Group("/api")
 	api.GET("/me", auth.RequireUser(), func(c *gin.Context) {
 		u, _ := CurrentUser(c)
