@@ -60,6 +60,7 @@ var (
 	ErrUnauthorized       = newError(http.StatusUnauthorized, "unauthorized", "Not authenticated")
 	ErrInvalidToken       = newError(http.StatusUnauthorized, "invalid_token", "Invalid or expired token")
 	ErrForbidden          = newError(http.StatusForbidden, "forbidden", "Forbidden")
+	ErrCrossOrigin        = newError(http.StatusForbidden, "csrf", "Cross-origin request rejected")
 	ErrTooManyRequests    = newError(http.StatusTooManyRequests, "too_many_requests", "Too many requests")
 
 	ErrEmailExists        = newError(http.StatusBadRequest, "email_exists", "Email already exists")

@@ -52,14 +52,15 @@ func CurrentUser(c *gin.Context) (User, bool) {
 // Requests without valid credentials get 401.
 func (a *Auth) RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !a.authenticate(c) {
+		if ok, forged := a.authenticate(c); !ok && !forged {
 			abortError(c, nil, ErrUnauthorized)
 		}
 	}
 }
 
 // OptionalUser stores the user when the request carries valid credentials
-// and lets every request through.
+// and lets every other request through, except a cross-origin unsafe
+// request with the access cookie, which gets 403 (CSRF).
 func (a *Auth) OptionalUser() gin.HandlerFunc {
 	return func(c *gin.Context) { a.authenticate(c) }
 }
@@ -72,8 +73,10 @@ func (a *Auth) RequireAdmin() gin.HandlerFunc { return a.RequirePermission(Permi
 // credentials, 403 without the permission.
 func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !a.authenticate(c) {
-			abortError(c, nil, ErrUnauthorized)
+		if ok, forged := a.authenticate(c); !ok {
+			if !forged {
+				abortError(c, nil, ErrUnauthorized)
+			}
 			return
 		}
 		if u, _ := CurrentUser(c); !u.HasPermission(p) {
@@ -83,21 +86,26 @@ func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 }
 
 // authenticate verifies the request's access token and stores its claims.
-// Stateless: a signature and claims check, no database.
-func (a *Auth) authenticate(c *gin.Context) bool {
+// Stateless: a signature and claims check, no database. A cookie-borne
+// token on an unsafe cross-origin request is CSRF: the request is aborted
+// with 403 and forged is true.
+func (a *Auth) authenticate(c *gin.Context) (ok, forged bool) {
 	raw := bearerToken(c.Request)
 	if raw == "" {
 		raw = cookieValue(c.Request, a.o.AccessCookie)
+		if raw != "" && !a.checkCrossOrigin(c) {
+			return false, true
+		}
 	}
 	if raw == "" {
-		return false
+		return false, false
 	}
 	claims, err := a.svc.tokens.parseAccess(raw, a.o.Now())
 	if err != nil {
-		return false
+		return false, false
 	}
 	c.Set(contextKey, &claims)
-	return true
+	return true, false
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

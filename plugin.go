@@ -30,8 +30,9 @@ import (
 // Service exposes its operations as Go calls. Two Auth values are fully
 // independent.
 type Auth struct {
-	o   Options
-	svc *Service
+	o    Options
+	svc  *Service
+	csrf *http.CrossOriginProtection
 }
 
 // Register validates o, migrates the schema (unless o.SkipMigration),
@@ -53,7 +54,11 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Auth{o: o}
+	csrf, err := newCrossOrigin(o.TrustedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{o: o, csrf: csrf}
 	st := &store{db: o.DB}
 	if !o.SkipMigration {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -81,6 +86,8 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 
 // mount registers the routes on g (paths as in authx).
 func (a *Auth) mount(g *gin.RouterGroup) {
+	// A child group, so that the app's group gains no middleware.
+	g = g.Group("", a.crossOriginGuard())
 	h := &handlers{
 		svc: a.svc,
 		cookies: cookies{

@@ -146,16 +146,19 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 	e.auth = auth
 	fastMailRetries(auth.svc.outbox)
 	api := r.Group("/api")
-	api.GET("/me", auth.RequireUser(), func(c *gin.Context) {
-		u, _ := CurrentUser(c)
-		c.JSON(200, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions})
-	})
-	api.GET("/maybe", auth.OptionalUser(), func(c *gin.Context) {
-		u, ok := CurrentUser(c)
-		c.JSON(200, gin.H{"id": u.ID, "ok": ok})
-	})
-	api.GET("/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
-	api.GET("/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
+	// Each app route answers GET and POST (the latter for CSRF tests).
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		api.Handle(m, "/me", auth.RequireUser(), func(c *gin.Context) {
+			u, _ := CurrentUser(c)
+			c.JSON(200, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions})
+		})
+		api.Handle(m, "/maybe", auth.OptionalUser(), func(c *gin.Context) {
+			u, ok := CurrentUser(c)
+			c.JSON(200, gin.H{"id": u.ID, "ok": ok})
+		})
+		api.Handle(m, "/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
+		api.Handle(m, "/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
+	}
 	e.srv = httptest.NewTLSServer(r)
 	t.Cleanup(func() {
 		e.srv.Close()
