@@ -89,6 +89,15 @@ var (
 	errInternal    = newError(http.StatusInternalServerError, "internal", "Internal server error")
 )
 
+// The password rule errors of checkPassword (all 400).
+var (
+	ErrPasswordTooShort         = newError(http.StatusBadRequest, "password_too_short", "Password is too short")
+	ErrPasswordTooLong          = newError(http.StatusBadRequest, "password_too_long", "Password is too long")
+	ErrPasswordCommon           = newError(http.StatusBadRequest, "password_common", "Password is too common")
+	ErrPasswordContainsUsername = newError(http.StatusBadRequest, "password_contains_username", "Password must not contain your username")
+	ErrPasswordPolicy           = newError(http.StatusBadRequest, "password_policy", "Password is not allowed")
+)
+
 // httpError maps any error to the *Error rendered to the client. Errors that
 // are not *Error are database or programming faults: the caller logs them;
 // the client sees only a code.

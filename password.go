@@ -1,0 +1,391 @@
+package authgin
+
+import (
+	"context"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Argon2Params sets the argon2id cost of new password hashes. Hashes made
+// with other parameters still verify (the parameters are read from the
+// stored PHC string) and are rehashed on the next successful login.
+type Argon2Params struct {
+	Memory      uint32 // memory in KiB
+	Iterations  uint32 // passes over the memory (t)
+	Parallelism uint8  // lanes (p)
+	SaltLength  uint32 // random salt bytes
+	KeyLength   uint32 // derived key bytes
+}
+
+// DefaultArgon2 returns the OWASP-recommended argon2id cost: m=19 MiB, t=2,
+// p=1, with a 16-byte salt and a 32-byte key.
+func DefaultArgon2() Argon2Params {
+	return Argon2Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+}
+
+// Bounds on argon2 parameters. The max* values also cap what verify accepts
+// from a stored hash, so that hostile database content cannot make one login
+// allocate gigabytes or spin for minutes.
+const (
+	maxArgon2Memory     = 1 << 20 // KiB: 1 GiB
+	maxArgon2Iterations = 100
+	maxArgon2SaltLength = 64
+	maxArgon2KeyLength  = 128
+	// Legacy hashes get the same treatment.
+	maxBcryptCost       = 16        // 2^16 rounds, several seconds
+	maxPBKDF2Iterations = 5_000_000 // Django 5.x uses ~1M
+	// bcryptMaxPassword is where bcrypt silently truncates its input.
+	bcryptMaxPassword = 72
+	// hashRetryAfter is the Retry-After of a request that found every
+	// hashing slot busy for the whole queue timeout.
+	hashRetryAfter = 3 * time.Second
+)
+
+// validate reports zero or absurd parameters with an error naming the field.
+func (p Argon2Params) validate() error {
+	switch {
+	case p.Parallelism == 0:
+		return errors.New("authgin: Options.Argon2.Parallelism must be at least 1")
+	case p.Iterations == 0:
+		return errors.New("authgin: Options.Argon2.Iterations must be at least 1")
+	case p.Iterations > maxArgon2Iterations:
+		return fmt.Errorf("authgin: Options.Argon2.Iterations must be at most %d (got %d)", maxArgon2Iterations, p.Iterations)
+	case p.Memory < 8*uint32(p.Parallelism):
+		return fmt.Errorf("authgin: Options.Argon2.Memory must be at least 8*Parallelism KiB (got %d KiB for %d lanes)", p.Memory, p.Parallelism)
+	case p.Memory > maxArgon2Memory:
+		return fmt.Errorf("authgin: Options.Argon2.Memory must be at most %d KiB (got %d)", maxArgon2Memory, p.Memory)
+	case p.SaltLength < 8 || p.SaltLength > maxArgon2SaltLength:
+		return fmt.Errorf("authgin: Options.Argon2.SaltLength must be between 8 and %d bytes (got %d)", maxArgon2SaltLength, p.SaltLength)
+	case p.KeyLength < 16 || p.KeyLength > maxArgon2KeyLength:
+		return fmt.Errorf("authgin: Options.Argon2.KeyLength must be between 16 and %d bytes (got %d)", maxArgon2KeyLength, p.KeyLength)
+	}
+	return nil
+}
+
+// PasswordInfo is what a PasswordPolicy may look at besides the password.
+type PasswordInfo struct {
+	Username string
+	Email    string
+}
+
+// hasher hashes and verifies passwords. At most cap(sem) hashes run at once:
+// argon2id at the default cost holds 19 MiB and a core for tens of
+// milliseconds, so an unbounded burst would exhaust memory. Callers queue for
+// a slot for at most queueTimeout and then get ErrOverloaded.
+type hasher struct {
+	params       Argon2Params
+	sem          chan struct{}
+	queueTimeout time.Duration
+}
+
+// newHasher returns a hasher of argon2id hashes with p that runs at most
+// concurrency hashes at once (at least one).
+func newHasher(p Argon2Params, concurrency int, queueTimeout time.Duration) *hasher {
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	return &hasher{params: p, sem: make(chan struct{}, concurrency), queueTimeout: queueTimeout}
+}
+
+// acquire takes a hashing slot. The caller must call the returned release.
+func (h *hasher) acquire(ctx context.Context) (release func(), err error) {
+	if ctx.Err() != nil {
+		return nil, ErrOverloaded.withRetry(hashRetryAfter)
+	}
+	release = func() { <-h.sem }
+	select {
+	case h.sem <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(h.queueTimeout)
+	defer t.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return release, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, ErrOverloaded.withRetry(hashRetryAfter)
+}
+
+// hash returns the argon2id PHC string of NFC(password):
+// $argon2id$v=19$m=<KiB>,t=<iterations>,p=<lanes>$<salt>$<key>, salt and key
+// in standard base64 without padding.
+func (h *hasher) hash(ctx context.Context, password string) (string, error) {
+	salt := make([]byte, h.params.SaltLength)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("authgin: reading random salt: %w", err)
+	}
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	p := h.params
+	key := argon2.IDKey([]byte(norm.NFC.String(password)), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	return encodePHC(p, salt, key), nil
+}
+
+func encodePHC(p Argon2Params, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.Memory, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// verify reports whether password matches encoded, which is an argon2id PHC
+// string, a bcrypt hash ($2a$, $2b$, $2y$) or a Django pbkdf2_sha256 hash
+// (pbkdf2_sha256$<iterations>$<salt>$<base64 key>). rehash is true, for a
+// match only, when the hash is legacy (bcrypt, pbkdf2) or argon2id with
+// parameters other than h's: the caller should then store a fresh hash.
+//
+// encoded == "" (unknown user, account without password) runs a dummy
+// argon2id derivation of h's cost, so that the answer takes as long as for a
+// known user, and reports no match. A malformed or out-of-bounds hash reports
+// no match and no error. The only errors are ErrOverloaded (no hashing slot
+// in time) and failures of the system's random source.
+func (h *hasher) verify(ctx context.Context, encoded, password string) (match, rehash bool, err error) {
+	switch {
+	case encoded == "":
+		return false, false, h.dummy(ctx, password)
+	case strings.HasPrefix(encoded, "$argon2id$"):
+		p, salt, key, ok := decodePHC(encoded)
+		if !ok {
+			return false, false, nil
+		}
+		release, err := h.acquire(ctx)
+		if err != nil {
+			return false, false, err
+		}
+		defer release()
+		got := argon2.IDKey([]byte(norm.NFC.String(password)), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(key)))
+		if subtle.ConstantTimeCompare(got, key) != 1 {
+			return false, false, nil
+		}
+		return true, p != h.params, nil
+	case strings.HasPrefix(encoded, "$2a$"), strings.HasPrefix(encoded, "$2b$"), strings.HasPrefix(encoded, "$2y$"):
+		if !bcryptWellFormed(encoded) {
+			return false, false, nil
+		}
+		return h.verifyLegacy(ctx, password, func(pw string) bool {
+			// bcrypt only reads the first 72 bytes of its input, so the
+			// hash of a 72-byte prefix would "match" any longer password
+			// that starts with it. A password over 72 bytes can never have
+			// been hashed whole by bcrypt, so it never matches.
+			if len(pw) > bcryptMaxPassword {
+				return false
+			}
+			return bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil
+		})
+	case strings.HasPrefix(encoded, "pbkdf2_sha256$"):
+		iter, salt, key, ok := decodeDjangoPBKDF2(encoded)
+		if !ok {
+			return false, false, nil
+		}
+		return h.verifyLegacy(ctx, password, func(pw string) bool {
+			got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(key))
+			return err == nil && subtle.ConstantTimeCompare(got, key) == 1
+		})
+	default:
+		return false, false, nil
+	}
+}
+
+// verifyLegacy runs check in a hashing slot on the password as given and,
+// if that fails and NFC changes it, on its NFC form: legacy systems hashed
+// whatever bytes they received, while authgin normalises.
+func (h *hasher) verifyLegacy(ctx context.Context, password string, check func(string) bool) (match, rehash bool, err error) {
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer release()
+	if check(password) {
+		return true, true, nil
+	}
+	if n := norm.NFC.String(password); n != password && check(n) {
+		return true, true, nil
+	}
+	return false, false, nil
+}
+
+// dummy burns one argon2id derivation of h's cost in a hashing slot.
+func (h *hasher) dummy(ctx context.Context, password string) error {
+	salt := make([]byte, h.params.SaltLength)
+	if _, err := rand.Read(salt); err != nil {
+		return fmt.Errorf("authgin: reading random salt: %w", err)
+	}
+	release, err := h.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	p := h.params
+	key := argon2.IDKey([]byte(norm.NFC.String(password)), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	// Compare like the real path does; the result is meaningless.
+	subtle.ConstantTimeCompare(key, make([]byte, len(key)))
+	return nil
+}
+
+// decodePHC parses an argon2id PHC string of version 19 with parameters in
+// the order m, t, p, and checks them against the caps.
+func decodePHC(s string) (p Argon2Params, salt, key []byte, ok bool) {
+	parts := strings.Split(s, "$")
+	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return p, nil, nil, false
+	}
+	kv := strings.Split(parts[3], ",")
+	if len(kv) != 3 {
+		return p, nil, nil, false
+	}
+	var vals [3]uint64
+	for i, name := range []string{"m=", "t=", "p="} {
+		v, found := strings.CutPrefix(kv[i], name)
+		if !found {
+			return p, nil, nil, false
+		}
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return p, nil, nil, false
+		}
+		vals[i] = n
+	}
+	if vals[2] > 255 {
+		return p, nil, nil, false
+	}
+	b64 := base64.RawStdEncoding.Strict()
+	salt, err1 := b64.DecodeString(parts[4])
+	key, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return p, nil, nil, false
+	}
+	p = Argon2Params{
+		Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2]),
+		SaltLength: uint32(len(salt)), KeyLength: uint32(len(key)),
+	}
+	if p.validate() != nil {
+		return p, nil, nil, false
+	}
+	return p, salt, key, true
+}
+
+// bcryptWellFormed checks the modular crypt layout $2x$NN$<53 chars> and the
+// cost cap before the bcrypt package sees the hash.
+func bcryptWellFormed(s string) bool {
+	if len(s) != 60 || s[6] != '$' {
+		return false
+	}
+	cost, err := strconv.Atoi(s[4:6])
+	if err != nil || cost < bcrypt.MinCost || cost > maxBcryptCost {
+		return false
+	}
+	for i := 7; i < len(s); i++ {
+		c := s[i]
+		if !(c == '.' || c == '/' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeDjangoPBKDF2 parses Django's pbkdf2_sha256$<iterations>$<salt>$<key>,
+// where the salt is used as its text and the key is padded standard base64.
+func decodeDjangoPBKDF2(s string) (iter int, salt, key []byte, ok bool) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 4 || parts[0] != "pbkdf2_sha256" || parts[2] == "" {
+		return 0, nil, nil, false
+	}
+	iter, err := strconv.Atoi(parts[1])
+	if err != nil || iter < 1 || iter > maxPBKDF2Iterations {
+		return 0, nil, nil, false
+	}
+	key, err = base64.StdEncoding.Strict().DecodeString(parts[3])
+	// Django derives 32 bytes (the SHA-256 size); refuse short keys, which
+	// would be easy to collide with.
+	if err != nil || len(key) < 16 || len(key) > 64 {
+		return 0, nil, nil, false
+	}
+	return iter, []byte(parts[2]), key, true
+}
+
+// commonPasswords is a list of very common passwords, one lower-case
+// password a line.
+//
+//go:embed common_passwords.txt
+var commonPasswords string
+
+// isCommonPassword reports whether the lower-cased password is in the list.
+func isCommonPassword(lower string) bool {
+	if lower == "" || strings.ContainsAny(lower, "\r\n") {
+		return false
+	}
+	return strings.Contains("\n"+commonPasswords, "\n"+lower+"\n")
+}
+
+// checkPassword applies the password rules and returns the NFC-normalised
+// password, or an *Error (status 400):
+//   - invalid_password: not valid UTF-8, or contains NUL;
+//   - password_too_long / password_too_short: more than max or fewer than
+//     min characters (runes after NFC), checked before anything costly;
+//   - password_common: in the built-in list of common passwords (ignoring case);
+//   - password_contains_username: contains the username or the email's local
+//     part, ignoring case, when that is at least 3 characters long;
+//   - password_policy (or the policy's own *Error): rejected by policy,
+//     which runs last; its error text becomes the detail.
+//
+// There are no composition rules (NIST 800-63B).
+func checkPassword(password string, info PasswordInfo, min, max int, policy func(string, PasswordInfo) error) (string, error) {
+	if !utf8.ValidString(password) || strings.IndexByte(password, 0) >= 0 {
+		return "", ErrInvalidPassword.withDetail("Password must be valid UTF-8 text without NUL characters")
+	}
+	p := norm.NFC.String(password)
+	n := utf8.RuneCountInString(p)
+	if n > max {
+		return "", ErrPasswordTooLong.withDetail("Password must be at most %d characters", max)
+	}
+	if n < min {
+		return "", ErrPasswordTooShort.withDetail("Password must be at least %d characters", min)
+	}
+	lower := strings.ToLower(p)
+	if isCommonPassword(lower) {
+		return "", ErrPasswordCommon
+	}
+	if containsIdentifier(lower, info.Username) {
+		return "", ErrPasswordContainsUsername
+	}
+	if at := strings.LastIndexByte(info.Email, '@'); at > 0 && containsIdentifier(lower, info.Email[:at]) {
+		return "", ErrPasswordContainsUsername.withDetail("Password must not contain your email address")
+	}
+	if policy != nil {
+		if err := policy(p, info); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return "", e
+			}
+			return "", ErrPasswordPolicy.withDetail("%s", err.Error())
+		}
+	}
+	return p, nil
+}
+
+// containsIdentifier reports whether lowerPassword contains id, ignoring
+// case, for ids of at least 3 characters (shorter ones match by chance).
+func containsIdentifier(lowerPassword, id string) bool {
+	id = strings.ToLower(norm.NFC.String(strings.TrimSpace(id)))
+	return utf8.RuneCountInString(id) >= 3 && strings.Contains(lowerPassword, id)
+}
