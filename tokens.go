@@ -317,7 +317,7 @@ type jwsVerifier struct {
 
 // verify checks raw's form, header and signature and returns its payload
 // segment (base64url, not yet decoded). The form must be exactly three
-// non-empty base64url segments (URL alphabet, no padding, zero trailing
+// base64url segments (only the payload may be empty) (URL alphabet, no padding, zero trailing
 // bits). The header must be a JSON object holding only alg (equal to v.alg),
 // an optional typ ("JWT") and kid (naming a configured key): jku, jwk, x5u,
 // x5c, crit and every other parameter are refused, so a token can never
@@ -345,8 +345,8 @@ func (v *jwsVerifier) verify(raw string) (string, bool) {
 		return "", false
 	}
 	h64, p64, s64 := raw[:d1], raw[d1+1:d2], raw[d2+1:]
-	if len(h64) == 0 || len(h64) > maxHeaderLen || len(p64) == 0 || len(s64) == 0 ||
-		!b64Canonical(p64) {
+	// An empty payload is a valid JWS (the claims decoder refuses it).
+	if len(h64) == 0 || len(h64) > maxHeaderLen || len(s64) == 0 || !b64Canonical(p64) {
 		return "", false
 	}
 	var hbuf [maxHeaderLen * 3 / 4]byte

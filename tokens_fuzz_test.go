@@ -1,0 +1,101 @@
+package authgin
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// FuzzParseAccess feeds arbitrary strings to parseAccess: it must never
+// panic, fail only with ErrInvalidToken, and anything it accepts must be an
+// access token that golang-jwt's own parser, pinned to HS256, verifies too.
+// Seeds: testdata/fuzz/FuzzParseAccess.
+func FuzzParseAccess(f *testing.F) {
+	tk := mustTokens(f, nil)
+	raw, _, err := tk.issueAccess(testNow, 1, "seed", []string{"admin"}, "sid")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(forge(f, `{"alg":"none"}`, claimsJSON(testNow.Unix()), nil, nil))
+	f.Add(forge(f, hsHeader, `{"id":1,"sub":"1","type":"access","iss":"authgin","aud":["authgin"],"iat":1700000000,"exp":1700000900,"x":[{"y":"\u00e9"}]}`,
+		jwt.SigningMethodHS256, tokSecret()))
+	f.Fuzz(func(t *testing.T, raw string) {
+		c, err := tk.parseAccess(raw, testNow)
+		if err != nil {
+			if err != ErrInvalidToken {
+				t.Fatalf("error %v, want ErrInvalidToken", err)
+			}
+			return
+		}
+		if c.Type != "access" || c.Issuer != "authgin" || c.Audience != "authgin" || !c.validAt(testNow.Unix()) {
+			t.Fatalf("accepted claims %+v", c)
+		}
+		// A second verifier (cold cache) agrees.
+		c2, err := mustTokens(t, nil).parseAccess(raw, testNow)
+		if err != nil || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("a fresh verifier disagrees: %+v %v", c2, err)
+		}
+		// golang-jwt's parser verifies the same signature and claims.
+		var m jwt.MapClaims
+		_, err = jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
+			jwt.WithTimeFunc(func() time.Time { return testNow }), jwt.WithIssuer("authgin"), jwt.WithAudience("authgin"),
+		).ParseWithClaims(raw, &m, func(*jwt.Token) (any, error) { return tokSecret(), nil })
+		if err != nil {
+			t.Fatalf("golang-jwt refuses what authgin accepted: %v", err)
+		}
+		if m["type"] != "access" {
+			t.Fatalf("golang-jwt reads type %v", m["type"])
+		}
+	})
+}
+
+// FuzzDecodeClaims compares the hand-written claims decoder with
+// encoding/json: whatever it accepts is valid JSON that encoding/json reads
+// to the same values, and it never panics.
+func FuzzDecodeClaims(f *testing.F) {
+	f.Add(claimsJSON(1700000000))
+	f.Add(`{"id":1,"sub":"1","type":"access","iss":"i","aud":["a","b"],"iat":-5,"exp":9,"username":"\ud83d\ude00\u00e9\n","permissions":null}`)
+	f.Add(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":0,"exp":0,"x":{"y":[1.5e3,true,null,"z"]}}`)
+	f.Fuzz(func(t *testing.T, p string) {
+		c, ok := decodeClaims([]byte(p), "i", "a")
+		if !ok {
+			c, ok = decodeClaims([]byte(p), "authgin", "authgin")
+		}
+		if !ok {
+			return
+		}
+		if !json.Valid([]byte(p)) {
+			t.Fatalf("accepted invalid JSON %q", p)
+		}
+		var want struct {
+			ID          int64    `json:"id"`
+			Username    string   `json:"username"`
+			Permissions []string `json:"permissions"`
+			Type        string   `json:"type"`
+			Subject     string   `json:"sub"`
+			SessionID   string   `json:"sid"`
+			Issuer      string   `json:"iss"`
+			IssuedAt    int64    `json:"iat"`
+			NotBefore   int64    `json:"nbf"`
+			ExpiresAt   int64    `json:"exp"`
+		}
+		if err := json.Unmarshal([]byte(p), &want); err != nil {
+			t.Fatalf("encoding/json refuses %q: %v", p, err)
+		}
+		if want.Permissions == nil {
+			want.Permissions = []string{}
+		}
+		got := c
+		got.Audience = ""
+		if !reflect.DeepEqual(got.Permissions, want.Permissions) || got.ID != want.ID || got.Username != want.Username ||
+			got.Type != want.Type || got.Subject != want.Subject || got.SessionID != want.SessionID ||
+			got.Issuer != want.Issuer || got.IssuedAt != want.IssuedAt || got.NotBefore != want.NotBefore ||
+			got.ExpiresAt != want.ExpiresAt {
+			t.Fatalf("%q: ours %+v, encoding/json %+v", p, got, want)
+		}
+	})
+}
