@@ -98,6 +98,14 @@ var (
 	ErrPasswordPolicy           = newError(http.StatusBadRequest, "password_policy", "Password is not allowed")
 )
 
+// The errors of the password routes.
+var (
+	ErrPasswordExists    = newError(http.StatusBadRequest, "password_exists", "Password exists")
+	ErrWrongPassword     = newError(http.StatusBadRequest, "wrong_password", "Wrong password!")
+	ErrSamePassword      = newError(http.StatusBadRequest, "same_password", "Enter NEW password")
+	ErrInvalidResetToken = newError(http.StatusNotFound, "invalid_reset_token", "Invalid or expired reset token")
+)
+
 // httpError maps any error to the *Error rendered to the client. Errors that
 // are not *Error are database or programming faults: the caller logs them;
 // the client sees only a code.

@@ -107,6 +107,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.POST("/confirm", user, h.requestConfirmation)
 	g.POST("/confirm/:token", h.confirmEmail)
 	g.POST("/:id/change_username", user, h.changeUsername)
+	h.mountPassword(g, user)
 }
 
 // Service returns the plugin's operations as plain Go calls.

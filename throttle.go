@@ -24,6 +24,12 @@ type Limits struct {
 	// ConfirmMailUser counts confirmation mails per user (authx: 2 per 30
 	// minutes).
 	ConfirmMailUser Limit
+	// ResetMailUser counts password reset requests per email address,
+	// known or not, so that the answer never tells whether an account
+	// exists (authx: 2 per 30 minutes per user).
+	ResetMailUser Limit
+	// ResetMailIP counts forgot-password requests per client IP.
+	ResetMailIP Limit
 }
 
 // DefaultLimits returns the default throttling table.
@@ -31,6 +37,8 @@ func DefaultLimits() Limits {
 	return Limits{
 		LoginIP:         Limit{Max: 30, Window: time.Minute, Lockout: time.Minute},
 		ConfirmMailUser: Limit{Max: 2, Window: 30 * time.Minute},
+		ResetMailUser:   Limit{Max: 2, Window: 30 * time.Minute},
+		ResetMailIP:     Limit{Max: 10, Window: time.Hour},
 	}
 }
 
@@ -43,6 +51,8 @@ func (l Limits) withDefaults() Limits {
 	}
 	fill(&l.LoginIP, d.LoginIP)
 	fill(&l.ConfirmMailUser, d.ConfirmMailUser)
+	fill(&l.ResetMailUser, d.ResetMailUser)
+	fill(&l.ResetMailIP, d.ResetMailIP)
 	return l
 }
 

@@ -1,0 +1,305 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// SetPasswordInput is the body of POST /password (first password) and
+// POST /password/{token} (reset).
+type SetPasswordInput struct {
+	Password1 string `json:"password1"`
+	Password2 string `json:"password2"`
+}
+
+// ChangePasswordInput is the body of PUT /password.
+type ChangePasswordInput struct {
+	OldPassword string `json:"old_password"`
+	Password1   string `json:"password1"`
+	Password2   string `json:"password2"`
+}
+
+// ForgotPassword mails a password reset link to the account with email, if
+// there is one. The answer is the same either way: throttling counts per
+// address whether or not it is registered. A mail that cannot be sent is
+// ErrMailUnavailable and gives the throttling slots back.
+func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) error {
+	_, key, err := canonicalEmail(email)
+	if err != nil {
+		return err
+	}
+	ipKey := "reset:ip:" + cl.IP
+	// Hashed: the bucket column is short, and counters need not hold
+	// addresses.
+	addrKey := "reset:email:" + hashOpaque(key)
+	for _, h := range []struct {
+		key   string
+		limit Limit
+	}{{ipKey, s.o.Limits.ResetMailIP}, {addrKey, s.o.Limits.ResetMailUser}} {
+		if wait, err := s.limits.hit(ctx, h.key, h.limit); err != nil {
+			return err
+		} else if wait > 0 {
+			return ErrTooManyRequests.withRetry(wait)
+		}
+	}
+	acct, err := s.st.accountByKey(ctx, "email_key", key)
+	if err != nil {
+		return err
+	}
+	if acct == nil || acct.Banned {
+		s.log.InfoContext(ctx, "authgin: password reset requested for no active account", "ip", cl.IP)
+		return nil
+	}
+
+	now := s.now()
+	token, hash, err := newOpaqueToken()
+	if err != nil {
+		return err
+	}
+	reset := &PasswordReset{UserID: acct.ID, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ResetTTL)}
+	err = s.st.create(ctx, reset)
+	if err == nil {
+		var m Message
+		if m, err = s.mails.reset(acct.Email, acct.Username, s.o.link(linkReset, token)); err == nil {
+			err = s.outbox.send(ctx, m)
+		}
+		if err != nil {
+			s.retireResetToken(ctx, reset.ID, now)
+		}
+	}
+	if err != nil {
+		s.undoHits(ctx, addrKey, ipKey)
+		return err
+	}
+	s.log.InfoContext(ctx, "authgin: password reset mail sent", "user_id", acct.ID, "ip", cl.IP)
+	return nil
+}
+
+// retireResetToken marks a reset token whose mail never went out as used.
+// It runs even when the request's context has ended.
+func (s *Service) retireResetToken(ctx context.Context, id int64, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
+	defer cancel()
+	if _, err := s.st.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "id = ?", id); err != nil {
+		s.log.ErrorContext(ctx, "authgin: retiring an undelivered reset token failed", "err", err)
+	}
+}
+
+// undoHits gives throttling slots back, even when the request's context
+// has ended.
+func (s *Service) undoHits(ctx context.Context, keys ...string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
+	defer cancel()
+	for _, k := range keys {
+		if err := s.limits.undo(ctx, k); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+		}
+	}
+}
+
+// ResetPassword sets a new password with a token from a reset mail. The
+// token is single use; on success every outstanding reset token of the
+// user dies and every session of the user is revoked. Unknown, used and
+// expired tokens are ErrInvalidResetToken.
+func (s *Service) ResetPassword(ctx context.Context, token string, in SetPasswordInput, cl Client) error {
+	if token == "" || len(token) > maxOpaqueLen {
+		return ErrInvalidResetToken
+	}
+	now := s.now()
+	var pr PasswordReset
+	found, err := s.st.first(ctx, &pr, "token_hash = ?", hashOpaque(token))
+	if err != nil {
+		return err
+	}
+	if !found || pr.UsedAt != nil || !now.Before(pr.ExpiresAt) {
+		return ErrInvalidResetToken
+	}
+	acct, err := s.st.accountByID(ctx, pr.UserID)
+	if errors.Is(err, ErrUserNotFound) {
+		return ErrInvalidResetToken
+	}
+	if err != nil {
+		return err
+	}
+	// A rejected password leaves the token usable for another try.
+	password, err := s.checkNewPassword(acct, in.Password1, in.Password2)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hasher.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	var revoked int64
+	err = s.st.tx(ctx, func(tx *store) error {
+		// Compare-and-set: of concurrent resets with one token only one wins.
+		n, err := tx.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "id = ? AND used_at IS NULL", pr.ID)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return ErrInvalidResetToken
+		}
+		if err := retireResetTokens(ctx, tx, acct.ID, now); err != nil {
+			return err
+		}
+		if _, err := tx.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now}, "id = ?", acct.ID); err != nil {
+			return err
+		}
+		revoked, err = tx.revokeSessions(ctx, acct.ID, "", now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "authgin: password reset", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
+	runHook(ctx, s.log, "OnPasswordReset", s.o.Hooks.OnPasswordReset, s.userEvent(acct, "", cl))
+	s.notifyPasswordChanged(ctx, acct)
+	return nil
+}
+
+// PasswordIsSet reports whether the user has a password; accounts imported
+// without one, or created through a social login, have none.
+func (s *Service) PasswordIsSet(ctx context.Context, userID int64) (bool, error) {
+	acct, err := s.st.accountByID(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return acct.PasswordHash != "", nil
+}
+
+// SetPassword gives a user without a password its first one;
+// ErrPasswordExists when it has one.
+func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, cl Client) error {
+	acct, err := s.st.accountByID(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if acct.PasswordHash != "" {
+		return ErrPasswordExists
+	}
+	password, err := s.checkNewPassword(acct, in.Password1, in.Password2)
+	if err != nil {
+		return err
+	}
+	hash, err := s.hasher.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	// Compare-and-set: a concurrent first password wins only once.
+	n, err := s.st.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now},
+		"id = ? AND password_hash = ?", acct.ID, "")
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return ErrPasswordExists
+	}
+	s.log.InfoContext(ctx, "authgin: password set", "user_id", acct.ID, "ip", cl.IP)
+	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
+	s.notifyPasswordChanged(ctx, acct)
+	return nil
+}
+
+// ChangePassword replaces the user's password after checking the old one.
+// A wrong old password is ErrWrongPassword and counts as a failed login
+// from the client's IP, so this route is no way around the login throttle.
+// On success every other session of the user is revoked; u's stays.
+func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordInput, cl Client) error {
+	acct, err := s.st.accountByID(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	// Cheap checks before the costly hash.
+	password, err := s.checkNewPassword(acct, in.Password1, in.Password2)
+	if err != nil {
+		return err
+	}
+	loginKey := "login:ip:" + cl.IP // the login route's counter
+	if wait, err := s.limits.hit(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
+		return err
+	} else if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
+	match := false
+	if n := utf8.RuneCountInString(in.OldPassword); n > 0 && n <= s.o.MaxPasswordLength {
+		// An account without a password verifies against a dummy hash.
+		if match, _, err = s.hasher.verify(ctx, acct.PasswordHash, in.OldPassword); err != nil {
+			return err
+		}
+	}
+	if !match {
+		s.log.InfoContext(ctx, "authgin: password change with a wrong old password", "user_id", acct.ID, "ip", cl.IP)
+		return ErrWrongPassword
+	}
+	s.undoHits(ctx, loginKey) // a right password is no failed attempt
+	if password == norm.NFC.String(in.OldPassword) {
+		return ErrSamePassword
+	}
+	hash, err := s.hasher.hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var revoked int64
+	err = s.st.tx(ctx, func(tx *store) error {
+		// Compare-and-set against the hash the old password matched, so two
+		// concurrent changes cannot both succeed.
+		n, err := tx.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now},
+			"id = ? AND password_hash = ?", acct.ID, acct.PasswordHash)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return ErrWrongPassword
+		}
+		if err := retireResetTokens(ctx, tx, acct.ID, now); err != nil {
+			return err
+		}
+		revoked, err = tx.revokeSessions(ctx, acct.ID, u.SessionID, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "authgin: password changed", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
+	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
+	s.notifyPasswordChanged(ctx, acct)
+	return nil
+}
+
+// retireResetTokens ends every outstanding reset link of the user: a
+// reset or change of the password makes them pointless.
+func retireResetTokens(ctx context.Context, tx *store, userID int64, now time.Time) error {
+	_, err := tx.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "user_id = ? AND used_at IS NULL", userID)
+	return err
+}
+
+// checkNewPassword applies the password rules to a new password and its
+// confirmation, and returns the normalised password.
+func (s *Service) checkNewPassword(acct *Account, password1, password2 string) (string, error) {
+	password, err := checkPassword(password1, PasswordInfo{Username: acct.Username, Email: acct.Email},
+		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	if err != nil {
+		return "", err
+	}
+	if password1 != password2 {
+		return "", ErrPasswordsMismatch
+	}
+	return password, nil
+}
+
+// notifyPasswordChanged queues the "your password was changed" mail.
+func (s *Service) notifyPasswordChanged(ctx context.Context, acct *Account) {
+	m, err := s.mails.passwordChanged(acct.Email, acct.Username)
+	if err != nil {
+		s.log.ErrorContext(ctx, "authgin: composing the password changed mail failed", "user_id", acct.ID, "err", err)
+		return
+	}
+	s.outbox.enqueue(m)
+}
