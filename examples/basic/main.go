@@ -9,12 +9,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,13 +29,16 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
 		log.Error("basic: " + err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger) error {
+// run serves until ctx ends.
+func run(ctx context.Context, log *slog.Logger) error {
 	debug := os.Getenv("AUTHGIN_DEBUG") == "1"
 	if !debug {
 		gin.SetMode(gin.ReleaseMode)
@@ -62,12 +65,20 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 
+	mailer, err := smtpMailer()
+	if err != nil {
+		return err
+	}
+	if mailer == nil {
+		log.Warn("SMTP_HOST is not set: mails are written to the log (bodies only with AUTHGIN_DEBUG=1)")
+	}
 	opts := authgin.Options{
 		DB:              db,
 		Secret:          secret,
 		BaseURL:         env("BASE_URL", "http://localhost:8000"),
 		Debug:           debug,
 		RecaptchaSecret: os.Getenv("RECAPTCHA_SECRET"),
+		Mailer:          mailer,
 		Logger:          log,
 	}
 	auth, err := authgin.Register(r.Group("/api/users"), opts)
@@ -82,20 +93,50 @@ func run(log *slog.Logger) error {
 	})
 
 	srv := &http.Server{Addr: env("ADDR", ":8000"), Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-		auth.Close(shutdown)
-	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("basic: listening", "addr", srv.Addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	select {
+	case err := <-errc:
 		return err
+	case <-ctx.Done():
 	}
-	return nil
+	// Stop taking requests, then deliver the mails still queued.
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		log.Warn("basic: shutdown", "err", err)
+	}
+	return auth.Close(shutdown)
+}
+
+// smtpMailer configures SMTP from SMTP_HOST, SMTP_PORT, SMTP_USERNAME,
+// SMTP_PASSWORD, SMTP_FROM (default SMTP_USERNAME, as authx) and SMTP_TLS
+// (none, starttls or tls; default starttls). Nil without SMTP_HOST.
+func smtpMailer() (authgin.Mailer, error) {
+	host := os.Getenv("SMTP_HOST")
+	if host == "" {
+		return nil, nil
+	}
+	port := 0
+	if p := os.Getenv("SMTP_PORT"); p != "" {
+		var err error
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("SMTP_PORT: %w", err)
+		}
+	}
+	m, err := authgin.NewSMTPMailer(authgin.SMTPConfig{
+		Host:     host,
+		Port:     port,
+		Username: os.Getenv("SMTP_USERNAME"),
+		Password: os.Getenv("SMTP_PASSWORD"),
+		From:     env("SMTP_FROM", os.Getenv("SMTP_USERNAME")),
+		TLS:      authgin.SMTPTLS(os.Getenv("SMTP_TLS")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SMTP_* settings: %w", err)
+	}
+	return m, nil
 }
 
 // openDB opens DATABASE_URL: a postgres:// URL selects PostgreSQL; a plain
