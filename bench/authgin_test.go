@@ -1,17 +1,164 @@
 package bench
 
-import "testing"
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgin/authgin"
+	"github.com/gin-gonic/gin"
+)
+
+// cheapArgon keeps account set-up fast where hashing is not measured.
+var cheapArgon = authgin.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// authginApp is authgin mounted on a gin engine over a SQLite file.
+type authginApp struct {
+	r          *gin.Engine
+	auth       *authgin.Auth
+	roundTrips *atomic.Int64 // database round trips
+}
+
+func newAuthginApp(tb testing.TB, o authgin.Options) authginApp {
+	tb.Helper()
+	db, err := authgin.OpenSQLite(filepath.Join(tb.TempDir(), "authgin.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if sqlDB, err := db.DB(); err == nil {
+		tb.Cleanup(func() { sqlDB.Close() })
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	o.DB, o.Secret, o.BaseURL, o.Logger = db, secret, "https://app.example", quiet
+	o.Mailer = authgin.LogMailer{Logger: quiet}
+	r := gin.New()
+	auth, err := authgin.Register(r.Group("/api/users"), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { auth.Close(context.Background()) })
+	return authginApp{r: r, auth: auth, roundTrips: countRoundTrips(tb, db).n}
+}
+
+// register creates an account through the plugin's service and returns its
+// access token.
+func (a authginApp) register(tb testing.TB, name, password string) string {
+	tb.Helper()
+	tok, err := a.tryRegister(name, password)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+func (a authginApp) tryRegister(name, password string) (string, error) {
+	_, toks, err := a.auth.Service().Register(context.Background(), authgin.RegisterInput{
+		Email: name + "@example.com", Username: name, Password1: password, Password2: password,
+	}, authgin.Client{IP: "127.0.0.1", UserAgent: "bench"})
+	if err != nil {
+		return "", fmt.Errorf("register %s: %w", name, err)
+	}
+	return toks.Access, nil
+}
+
+// authginTokens signs n distinct access tokens in authgin's format (what
+// the plugin issues) with the benchmark's key: the "new token" traffic.
+func authginTokens(n int) []string {
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	now := time.Now().Unix()
+	out := make([]string, n)
+	for i := range out {
+		payload, _ := json.Marshal(authgin.AccessClaims{
+			ID: int64(i + 1), Username: fmt.Sprintf("user%d", i+1), Permissions: []string{},
+			Type: "access", Subject: strconv.Itoa(i + 1), SessionID: fmt.Sprintf("session-%d", i),
+			Issuer: "authgin", Audience: "authgin", IssuedAt: now, NotBefore: now, ExpiresAt: now + 3600,
+		})
+		signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
+		mac := hmac.New(sha256.New, secret)
+		mac.Write([]byte(signing))
+		out[i] = signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	return out
+}
+
+// newTokenPool is larger than authgin's verified-token cache, so every
+// request of the "new" case misses it.
+const newTokenPool = 100_000
 
 // authginCases are authgin's RequireUser cases: stateless with the same
 // token on every request (the real traffic pattern) and with a new token on
-// every request, strict, and strict with its cache. They are filled in once
-// the middleware exists.
+// every request, strict, and strict with its cache.
 func authginCases(b *testing.B) []middlewareCase {
-	return nil
+	mount := func(a authginApp) http.Handler {
+		a.r.GET(protected, a.auth.RequireUser(), func(c *gin.Context) { c.Status(http.StatusNoContent) })
+		return a.r
+	}
+	stateless := newAuthginApp(b, authgin.Options{Argon2: cheapArgon})
+	statelessH := mount(stateless)
+	tok := stateless.register(b, "alice", "correct horse battery staple")
+	pool := newTokenRequests(authginTokens(newTokenPool))
+
+	strict := newAuthginApp(b, authgin.Options{Argon2: cheapArgon, Strict: true})
+	strictTok := strict.register(b, "alice", "correct horse battery staple")
+	cached := newAuthginApp(b, authgin.Options{Argon2: cheapArgon, Strict: true, StrictCacheTTL: time.Minute})
+	cachedTok := cached.register(b, "alice", "correct horse battery staple")
+
+	return []middlewareCase{
+		sameToken("authgin-stateless-same", statelessH, tok),
+		{name: "authgin-stateless-new", handler: statelessH, next: pool.next},
+		withRoundTrips(sameToken("authgin-strict", mount(strict), strictTok), strict.roundTrips),
+		withRoundTrips(sameToken("authgin-strict-cache", mount(cached), cachedTok), cached.roundTrips),
+	}
 }
 
-// startLoginServer starts authgin in process for the load test.
+func withRoundTrips(mc middlewareCase, n *atomic.Int64) middlewareCase {
+	mc.roundTrips = n
+	return mc
+}
+
+// startLoginServer serves authgin at its default argon2id cost over
+// loopback, with accounts to log in to and a protected route.
 func startLoginServer(t *testing.T) loginServer {
-	t.Skip("authgin core not landed yet")
-	return loginServer{}
+	const accounts = 50
+	app := newAuthginApp(t, authgin.Options{
+		// Throttling is not under test: every client shares 127.0.0.1.
+		Limits: authgin.Limits{LoginIP: authgin.Limit{Max: 1 << 30, Window: time.Minute}},
+	})
+	app.r.GET(protected, app.auth.RequireUser(), func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	srv := loginServer{hashBound: runtime.GOMAXPROCS(0)}
+	tokens := make([]string, accounts)
+	errs := make([]error, accounts)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, srv.hashBound)
+	for i := range accounts {
+		srv.logins = append(srv.logins, fmt.Sprintf("user%03d", i))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			tokens[i], errs[i] = app.tryRegister(srv.logins[i], loadPassword)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	srv.accessToken = tokens[0]
+	hs := httptest.NewServer(app.r)
+	t.Cleanup(hs.Close)
+	srv.url = hs.URL
+	return srv
 }

@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,12 +16,13 @@ import (
 )
 
 // backend is one database the database benchmarks run on: its gorm handle
-// (no default transaction, as authgin configures it) and the *sql.DB under
-// it, which the raw database/sql twins use, so both share one pool.
+// (no default transaction, as authgin configures it) and the pool under it,
+// which the raw database/sql twins use, so both share one pool and one
+// round-trip counter.
 type backend struct {
 	name string
 	gorm *gorm.DB
-	sql  *sql.DB
+	pool countingPool
 	// placeholder renders the n-th (1-based) bind parameter.
 	placeholder func(n int) string
 }
@@ -60,12 +61,9 @@ func backends(tb testing.TB) []backend {
 }
 
 func newBackend(tb testing.TB, name string, db *gorm.DB, ph func(int) string) backend {
-	sqlDB, err := db.DB()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { sqlDB.Close() })
-	return backend{name: name, gorm: db, sql: sqlDB, placeholder: ph}
+	pool := countRoundTrips(tb, db)
+	tb.Cleanup(func() { pool.db.Close() })
+	return backend{name: name, gorm: db, pool: pool, placeholder: ph}
 }
 
 // floorRow is a small row with a unique key, like a session or a user.
@@ -101,23 +99,26 @@ func BenchmarkDBFloor(b *testing.B) {
 		selectSQL := fmt.Sprintf("SELECT id, name, value FROM floor_rows WHERE id = %s", p1)
 		n := 0
 		key := func() string { n++; return be.name + "-" + strconv.Itoa(n) }
+		ctx := context.Background()
 		run := func(name string, op func() error) {
 			b.Run(be.name+"/"+name, func(b *testing.B) {
 				b.ReportAllocs()
+				trips := be.pool.n.Load()
 				for b.Loop() {
 					if err := op(); err != nil {
 						b.Fatal(err)
 					}
 				}
+				b.ReportMetric(float64(be.pool.n.Load()-trips)/float64(b.N), "roundtrips/op")
 			})
 		}
-		run("select-1", func() error { var one int; return be.sql.QueryRow("SELECT 1").Scan(&one) })
+		run("select-1", func() error { var one int; return be.pool.QueryRowContext(ctx, "SELECT 1").Scan(&one) })
 		run("raw-select-pk", func() error {
 			var r floorRow
-			return be.sql.QueryRow(selectSQL, seed.ID).Scan(&r.ID, &r.Name, &r.Value)
+			return be.pool.QueryRowContext(ctx, selectSQL, seed.ID).Scan(&r.ID, &r.Name, &r.Value)
 		})
 		run("gorm-select-pk", func() error { var r floorRow; return db.Take(&r, seed.ID).Error })
-		run("raw-insert", func() error { _, err := be.sql.Exec(insertSQL, key(), "v"); return err })
+		run("raw-insert", func() error { _, err := be.pool.ExecContext(ctx, insertSQL, key(), "v"); return err })
 		run("gorm-insert", func() error { return db.Create(&floorRow{Name: key(), Value: "v"}).Error })
 		run("gorm-insert-tx", func() error { return withTx.Create(&floorRow{Name: key(), Value: "v"}).Error })
 	}
@@ -126,7 +127,7 @@ func BenchmarkDBFloor(b *testing.B) {
 // dialectorOn opens a second gorm handle on be's connection pool.
 func dialectorOn(be backend) gorm.Dialector {
 	if be.name == "postgres" {
-		return postgres.New(postgres.Config{Conn: be.sql})
+		return postgres.New(postgres.Config{Conn: be.pool})
 	}
-	return sqlite.New(sqlite.Config{Conn: be.sql})
+	return sqlite.New(sqlite.Config{Conn: be.pool})
 }

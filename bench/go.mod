@@ -14,7 +14,10 @@ require (
 	gorm.io/gorm v1.31.2
 )
 
+require github.com/wneessen/go-mail v0.8.1 // indirect
+
 require (
+	github.com/authgin/authgin v0.0.0-00010101000000-000000000000
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,9 +203,10 @@ func (t *tokenRequests) next() *http.Request {
 
 // middlewareCase is one sub-benchmark: a router and the requests it serves.
 type middlewareCase struct {
-	name    string
-	handler http.Handler
-	next    func() *http.Request
+	name       string
+	handler    http.Handler
+	next       func() *http.Request
+	roundTrips *atomic.Int64 // when set, database round trips are reported per request
 }
 
 func sameToken(name string, h http.Handler, token string) middlewareCase {
@@ -226,10 +228,17 @@ func (mc middlewareCase) run(b *testing.B, base *baseline) {
 		b.Fatalf("%s: status %d, want 204: %s", mc.name, w.Code, w.Body)
 	}
 	var before, after runtime.MemStats
+	var trips int64
 	b.ReportAllocs()
 	runtime.ReadMemStats(&before)
+	if mc.roundTrips != nil {
+		trips = mc.roundTrips.Load()
+	}
 	for b.Loop() {
 		serve(mc.handler, mc.next())
+	}
+	if mc.roundTrips != nil {
+		b.ReportMetric(float64(mc.roundTrips.Load()-trips)/float64(b.N), "roundtrips/op")
 	}
 	runtime.ReadMemStats(&after)
 	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
