@@ -119,6 +119,12 @@ func singleScript(s string) bool {
 // scriptOf returns the Unicode script of r, or "" for Common, Inherited and
 // unassigned characters.
 func scriptOf(r rune) string {
+	if r < utf8.RuneSelf { // fast path: ASCII letters are Latin, the rest Common
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+			return "Latin"
+		}
+		return ""
+	}
 	for name, table := range unicode.Scripts {
 		if name != "Common" && name != "Inherited" && unicode.Is(table, r) {
 			return name
