@@ -46,6 +46,7 @@ type MailError struct {
 	Err       error
 }
 
+// Error describes the failure; it never contains the mail's body.
 func (e *MailError) Error() string { return "authgin: mail: " + e.Err.Error() }
 
 // Unwrap returns the underlying error.

@@ -3,6 +3,7 @@ package authgin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 	"testing"
@@ -261,4 +262,25 @@ func TestNewSMTPMailerValidates(t *testing.T) {
 			t.Errorf("NewSMTPMailer(%+v): %v", c, err)
 		}
 	}
+}
+
+func ExampleNewSMTPMailer() {
+	mailer, err := NewSMTPMailer(SMTPConfig{
+		Host:     "smtp.example.com",
+		Username: "app",
+		Password: "secret",
+		From:     "no-reply@example.com",
+		TLS:      SMTPTLSStartTLS, // port 587; SMTPTLSImplicit is port 465
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = Options{Mailer: mailer, DisplayName: "Example Shop", Site: "Example"}
+
+	// Credentials never travel in clear:
+	_, err = NewSMTPMailer(SMTPConfig{Host: "localhost", From: "a@example.com", TLS: SMTPTLSNone, Username: "app"})
+	fmt.Println(err)
+	// Output:
+	// authgin: SMTPConfig.Username requires TLS (starttls or tls): credentials are never sent in clear
 }
