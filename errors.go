@@ -106,6 +106,15 @@ var (
 	ErrInvalidResetToken = newError(http.StatusNotFound, "invalid_reset_token", "Invalid or expired reset token")
 )
 
+// Errors of the session, admin and search routes.
+var (
+	ErrSessionNotFound   = newError(http.StatusNotFound, "session_not_found", "Session not found")
+	ErrBlackoutNotFound  = newError(http.StatusNotFound, "blackout_not_found", "No blackout is set")
+	ErrInvalidAction     = newError(http.StatusBadRequest, "invalid_action", "wrong action")
+	ErrInvalidPermission = newError(http.StatusBadRequest, "invalid_permission", "Invalid permission")
+	ErrInvalidPage       = newError(http.StatusBadRequest, "invalid_page", "Invalid page")
+)
+
 // httpError maps any error to the *Error rendered to the client. Errors that
 // are not *Error are database or programming faults: the caller logs them;
 // the client sees only a code.

@@ -21,6 +21,10 @@ type Hooks struct {
 	// OnUsernameChange replaces authx's change_username callbacks.
 	OnUsernameChange func(context.Context, UsernameChangeEvent)
 	OnBan            func(context.Context, BanEvent)
+	// OnSecurityEvent receives every event recorded in the security log
+	// (see the Event constants), including those without a typed hook:
+	// logout_all, kick, permission changes, blackouts.
+	OnSecurityEvent func(context.Context, SecurityEvent)
 }
 
 // UserEvent describes an event that concerns one user.

@@ -1,8 +1,11 @@
 package authgin
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -52,15 +55,17 @@ func CurrentUser(c *gin.Context) (User, bool) {
 // Requests without valid credentials get 401.
 func (a *Auth) RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if ok, forged := a.authenticate(c); !ok && !forged {
-			abortError(c, nil, ErrUnauthorized)
+		if ok, err := a.authenticate(c); !ok {
+			a.deny(c, err)
 		}
 	}
 }
 
 // OptionalUser stores the user when the request carries valid credentials
 // and lets every other request through, except a cross-origin unsafe
-// request with the access cookie, which gets 403 (CSRF).
+// request with the access cookie, which gets 403 (CSRF). In strict mode a
+// request whose session cannot be checked (database down) goes through as
+// anonymous.
 func (a *Auth) OptionalUser() gin.HandlerFunc {
 	return func(c *gin.Context) { a.authenticate(c) }
 }
@@ -73,10 +78,8 @@ func (a *Auth) RequireAdmin() gin.HandlerFunc { return a.RequirePermission(Permi
 // credentials, 403 without the permission.
 func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if ok, forged := a.authenticate(c); !ok {
-			if !forged {
-				abortError(c, nil, ErrUnauthorized)
-			}
+		if ok, err := a.authenticate(c); !ok {
+			a.deny(c, err)
 			return
 		}
 		if u, _ := CurrentUser(c); !u.HasPermission(p) {
@@ -86,26 +89,122 @@ func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 }
 
 // authenticate verifies the request's access token and stores its claims.
-// Stateless: a signature and claims check, no database. A cookie-borne
+// It reports false with a nil error for missing or invalid credentials and
+// an error when strict mode could not check the session. A cookie-borne
 // token on an unsafe cross-origin request is CSRF: the request is aborted
-// with 403 and forged is true.
-func (a *Auth) authenticate(c *gin.Context) (ok, forged bool) {
+// with 403 here.
+//
+// Stateless (the default): a signature and claims check plus the blackout
+// held in process memory; no database access. Strict (Options.Strict): also
+// the session row, so revocation takes effect at once.
+func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 	raw := bearerToken(c.Request)
 	if raw == "" {
 		raw = cookieValue(c.Request, a.o.AccessCookie)
 		if raw != "" && !a.checkCrossOrigin(c) {
-			return false, true
+			return false, nil
 		}
 	}
 	if raw == "" {
-		return false, false
+		return false, nil
 	}
 	claims, err := a.svc.tokens.parseAccess(raw, a.o.Now())
-	if err != nil {
-		return false, false
+	if err != nil || a.svc.blackout.rejects(claims.IssuedAt) {
+		return false, nil
+	}
+	if a.o.Strict {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), a.o.DBTimeout)
+		err := a.svc.verifySession(ctx, &claims)
+		cancel()
+		if err != nil {
+			if errors.Is(err, ErrUnauthorized) {
+				err = nil
+			}
+			return false, err
+		}
 	}
 	c.Set(contextKey, &claims)
-	return true, false
+	return true, nil
+}
+
+// deny aborts a request that authenticate refused: 401, or 503 when the
+// session could not be checked. A request authenticate already answered
+// (CSRF) is left alone.
+func (a *Auth) deny(c *gin.Context, err error) {
+	if c.IsAborted() {
+		return
+	}
+	if err == nil {
+		err = ErrUnauthorized
+	}
+	abortError(c, a.o.Logger, err)
+}
+
+// strictCache remembers, for Options.StrictCacheTTL, sessions that strict
+// mode found live, trading that much revocation delay on other instances
+// for fewer database reads. Revocations through this instance drop the
+// entries they concern at once. A nil cache caches nothing.
+type strictCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]strictEntry // by session id
+}
+
+type strictEntry struct {
+	userID int64
+	until  time.Time
+}
+
+// maxStrictEntries bounds the cache; when full, it starts over.
+const maxStrictEntries = 1 << 16
+
+func newStrictCache(ttl time.Duration) *strictCache {
+	if ttl <= 0 {
+		return nil
+	}
+	return &strictCache{ttl: ttl, m: make(map[string]strictEntry)}
+}
+
+func (k *strictCache) live(sid string, userID int64, now time.Time) bool {
+	if k == nil {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.m[sid]
+	return ok && e.userID == userID && now.Before(e.until)
+}
+
+func (k *strictCache) put(sid string, userID int64, now time.Time) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.m) >= maxStrictEntries {
+		clear(k.m)
+	}
+	k.m[sid] = strictEntry{userID: userID, until: now.Add(k.ttl)}
+}
+
+// forget drops one session.
+func (k *strictCache) forget(sid string) {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	delete(k.m, sid)
+	k.mu.Unlock()
+}
+
+// clear drops every entry (a user's sessions were revoked, a blackout set).
+func (k *strictCache) clear() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	clear(k.m)
+	k.mu.Unlock()
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

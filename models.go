@@ -127,5 +127,5 @@ type Throttle struct {
 
 // models lists every table the plugin migrates.
 func models() []any {
-	return []any{&Account{}, &Session{}, &RefreshToken{}, &EmailConfirmation{}, &PasswordReset{}, &Throttle{}}
+	return []any{&Account{}, &Session{}, &RefreshToken{}, &EmailConfirmation{}, &PasswordReset{}, &Throttle{}, &SecurityEvent{}, &Blackout{}}
 }

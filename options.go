@@ -64,6 +64,10 @@ type Options struct {
 	// StrictCacheTTL caches strict-mode session checks in process for this
 	// long. Zero disables the cache.
 	StrictCacheTTL time.Duration
+	// BlackoutRefresh is how often each instance re-reads the blackout
+	// (POST /blackout) that the stateless middleware enforces, so a blackout
+	// set on one instance reaches the others within it. Default 10 seconds.
+	BlackoutRefresh time.Duration
 
 	// AccessCookie and RefreshCookie name the cookies.
 	// Defaults "access_token" and "refresh_token".
@@ -166,7 +170,7 @@ func (o Options) withDefaults() (Options, error) {
 		v    time.Duration
 	}{
 		{"AccessTTL", o.AccessTTL}, {"RefreshTTL", o.RefreshTTL}, {"RefreshIdleTTL", o.RefreshIdleTTL},
-		{"RotationGrace", o.RotationGrace}, {"StrictCacheTTL", o.StrictCacheTTL},
+		{"RotationGrace", o.RotationGrace}, {"StrictCacheTTL", o.StrictCacheTTL}, {"BlackoutRefresh", o.BlackoutRefresh},
 		{"ConfirmTTL", o.ConfirmTTL}, {"ResetTTL", o.ResetTTL},
 		{"HashQueueTimeout", o.HashQueueTimeout}, {"DBTimeout", o.DBTimeout},
 	} {
@@ -195,6 +199,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.RefreshTTL, 30*24*time.Hour)
 	def(&o.RefreshIdleTTL, 7*24*time.Hour)
 	def(&o.RotationGrace, 30*time.Second)
+	def(&o.BlackoutRefresh, 10*time.Second)
 	def(&o.ConfirmTTL, 48*time.Hour)
 	def(&o.ResetTTL, time.Hour)
 	def(&o.HashQueueTimeout, 5*time.Second)

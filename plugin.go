@@ -78,8 +78,11 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		captcha: &captchaVerifier{
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
 		},
-		log: o.Logger,
+		log:      o.Logger,
+		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.DBTimeout, o.Logger),
+		strict:   newStrictCache(o.StrictCacheTTL),
 	}
+	a.svc.blackout.start()
 	a.mount(g)
 	return a, nil
 }
@@ -98,6 +101,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 		log: a.o.Logger,
 	}
 	user := a.RequireUser()
+	admin := a.RequireAdmin()
 	g.POST("/register", h.register)
 	g.POST("/login", h.login)
 	g.POST("/logout", h.logout)
@@ -108,6 +112,26 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.POST("/confirm/:token", h.confirmEmail)
 	g.POST("/:id/change_username", user, h.changeUsername)
 	h.mountPassword(g, user)
+
+	// Sessions and the security log.
+	g.GET("/sessions", user, h.sessions)
+	g.DELETE("/sessions/:id", user, h.revokeSession)
+	g.POST("/logout_all", user, h.logoutAll)
+	g.GET("/events", user, h.events)
+
+	// authx's admin router. Static segments win over /:id in gin's router.
+	g.GET("/blacklist", admin, h.blacklist)
+	g.POST("/:id/blacklist", admin, h.toggleBan)
+	g.POST("/:id/kick", admin, h.kick)
+	g.GET("/blackout", admin, h.getBlackout)
+	g.POST("/blackout", admin, h.setBlackout)
+	g.DELETE("/blackout", admin, h.deleteBlackout)
+	g.GET("/id_by_username", admin, h.idByUsername)
+	g.POST("/:id/permissions", admin, h.updatePermissions)
+
+	// authx's search router.
+	g.GET("/:id", admin, h.userProfile)
+	g.GET("", admin, h.search)
 }
 
 // Service returns the plugin's operations as plain Go calls.
@@ -115,7 +139,9 @@ func (a *Auth) Service() *Service { return a.svc }
 
 // Close stops background work (queued mails are delivered first) and
 // waits for it until ctx ends.
-func (a *Auth) Close(ctx context.Context) error { return a.svc.outbox.close(ctx) }
+func (a *Auth) Close(ctx context.Context) error {
+	return errors.Join(a.svc.blackout.close(ctx), a.svc.outbox.close(ctx))
+}
 
 // cookiePath is the refresh cookie's Path: the group's base path.
 func cookiePath(base string) string {

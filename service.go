@@ -22,6 +22,13 @@ type Service struct {
 	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
+	// blackout is the blackout as the stateless middleware sees it; strict
+	// caches strict-mode session checks (nil: no cache).
+	blackout *blackoutCache
+	strict   *strictCache
+	// beforeRotate, set only by tests, runs between reading a refresh token
+	// and consuming it, to stage races deterministically.
+	beforeRotate func()
 }
 
 // Client describes where a request came from.
@@ -121,6 +128,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 		s.outbox.enqueue(m)
 	}
 	s.log.InfoContext(ctx, "authgin: registered", "user_id", acct.ID, "ip", cl.IP)
+	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRegister, SessionID: toks.AccessClaims.SessionID}, cl)
 	runHook(ctx, s.log, "OnRegister", s.o.Hooks.OnRegister, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
 }
@@ -190,6 +198,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		ev := LoginFailedEvent{Login: in.Login, UserEvent: UserEvent{IP: cl.IP, UserAgent: cl.UserAgent, Time: s.now()}}
 		if acct != nil {
 			ev.UserID, ev.Username = acct.ID, acct.Username
+			s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventLoginFailed}, cl)
 		}
 		runHook(ctx, s.log, "OnLoginFailed", s.o.Hooks.OnLoginFailed, ev)
 		if acct == nil && s.o.NotFoundOnUnknownLogin {
@@ -224,6 +233,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	}
 	acct.LastLoginAt = &now
 	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", values["password_hash"] != nil)
+	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventLogin, SessionID: toks.AccessClaims.SessionID}, cl)
 	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
 }
@@ -289,52 +299,23 @@ func (s *Service) Logout(ctx context.Context, refresh string, cl Client) error {
 		return err
 	}
 	now := s.now()
-	n, err := s.st.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND revoked_at IS NULL", sess.ID)
+	var n int64
+	err = s.st.tx(ctx, func(tx *store) error {
+		var err error
+		n, err = tx.revokeSession(ctx, sess.ID, now)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	if n > 0 {
+		s.strict.forget(sess.ID)
 		s.log.InfoContext(ctx, "authgin: logout", "user_id", sess.UserID, "ip", cl.IP)
+		s.record(ctx, SecurityEvent{UserID: sess.UserID, Event: EventLogout, SessionID: sess.ID}, cl)
 		runHook(ctx, s.log, "OnLogout", s.o.Hooks.OnLogout,
 			UserEvent{UserID: sess.UserID, SessionID: sess.ID, IP: cl.IP, UserAgent: cl.UserAgent, Time: now})
 	}
 	return nil
-}
-
-// Refresh exchanges a refresh token for a new access token carrying the
-// user's current username and permissions.
-func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Tokens, error) {
-	if refresh == "" || len(refresh) > maxOpaqueLen {
-		return Tokens{}, ErrInvalidToken
-	}
-	rt, sess, err := s.st.sessionByRefresh(ctx, hashOpaque(refresh))
-	if err != nil {
-		return Tokens{}, err
-	}
-	now := s.now()
-	if rt == nil || !s.sessionLive(sess, now) || rt.ConsumedAt != nil {
-		return Tokens{}, ErrInvalidToken
-	}
-	acct, err := s.st.accountByID(ctx, sess.UserID)
-	if errors.Is(err, ErrUserNotFound) {
-		return Tokens{}, ErrInvalidToken
-	}
-	if err != nil {
-		return Tokens{}, err
-	}
-	if acct.Banned {
-		return Tokens{}, ErrInvalidToken
-	}
-	if _, err := s.st.update(ctx, &Session{}, map[string]any{"last_used_at": now}, "id = ?", sess.ID); err != nil {
-		return Tokens{}, err
-	}
-	return s.issueAccess(acct, sess.ID, now)
-}
-
-// sessionLive reports whether a session is neither revoked nor past its
-// absolute or idle expiry.
-func (s *Service) sessionLive(sess *Session, now time.Time) bool {
-	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt) && now.Before(sess.LastUsedAt.Add(s.o.RefreshIdleTTL))
 }
 
 // ConfirmationStatus reports the user's email and whether it is confirmed.
@@ -476,6 +457,11 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 	}
 	acct.Username, acct.UsernameKey = display, key
 	s.log.InfoContext(ctx, "authgin: username changed", "user_id", id, "actor_id", actor.ID)
+	ev := SecurityEvent{UserID: id, Event: EventUsernameChange, SessionID: actor.SessionID, Detail: old + " -> " + display}
+	if actor.ID != id {
+		ev.ActorID, ev.SessionID = actor.ID, ""
+	}
+	s.record(ctx, ev, cl)
 	runHook(ctx, s.log, "OnUsernameChange", s.o.Hooks.OnUsernameChange, UsernameChangeEvent{
 		UserEvent: s.userEvent(acct, actor.SessionID, cl), ActorID: actor.ID, OldUsername: old, NewUsername: display,
 	})

@@ -1,0 +1,426 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
+	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/width"
+)
+
+// Admin and search operations (authx's admin and search routers). The
+// routes check the admin permission; these methods trust their caller.
+
+// UserRef names a user in listings.
+type UserRef struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+}
+
+// Blacklist is authx's GET /blacklist: Global lists every banned user,
+// Current those banned within the access-token lifetime, whose access
+// tokens from before the ban may still be in use in stateless mode.
+type Blacklist struct {
+	Global  []UserRef `json:"global"`
+	Current []UserRef `json:"current"`
+}
+
+// Blacklist lists the banned users.
+func (s *Service) Blacklist(ctx context.Context) (Blacklist, error) {
+	db := s.st.db.WithContext(ctx)
+	out := Blacklist{Global: []UserRef{}, Current: []UserRef{}}
+	if err := db.Model(&Account{}).Select("id", "username").Where("banned = ?", true).Order("id").Find(&out.Global).Error; err != nil {
+		return Blacklist{}, dbError(err)
+	}
+	var recent []int64
+	err := db.Model(&SecurityEvent{}).Distinct("user_id").
+		Where("event = ? AND created_at >= ?", EventBan, s.now().Add(-s.o.AccessTTL)).Pluck("user_id", &recent).Error
+	if err != nil {
+		return Blacklist{}, dbError(err)
+	}
+	for _, u := range out.Global {
+		if slices.Contains(recent, u.ID) {
+			out.Current = append(out.Current, u)
+		}
+	}
+	return out, nil
+}
+
+// ToggleBan bans user id, or lifts the ban, on behalf of actor and reports
+// whether the user is now banned. A ban revokes every session of the user
+// at once, so refresh fails at once (and, in strict mode, access too);
+// lifting it lets the user log in again.
+func (s *Service) ToggleBan(ctx context.Context, actor User, id int64, cl Client) (banned bool, err error) {
+	now := s.now()
+	var acct *Account
+	err = s.st.tx(ctx, func(tx *store) error {
+		var err error
+		if acct, err = tx.lockAccount(ctx, id); err != nil {
+			return err
+		}
+		banned = !acct.Banned
+		if _, err := tx.update(ctx, &Account{}, map[string]any{"banned": banned, "updated_at": now}, "id = ?", id); err != nil {
+			return err
+		}
+		if banned {
+			_, err = tx.revokeUserSessions(ctx, id, now)
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	acct.Banned = banned
+	kind := EventUnban
+	if banned {
+		kind = EventBan
+		s.strict.clear()
+	}
+	s.log.InfoContext(ctx, "authgin: "+kind, "user_id", id, "actor_id", actor.ID)
+	s.record(ctx, SecurityEvent{UserID: id, Event: kind, ActorID: actor.ID}, cl)
+	runHook(ctx, s.log, "OnBan", s.o.Hooks.OnBan, BanEvent{UserEvent: s.userEvent(acct, "", cl), ActorID: actor.ID, Banned: banned})
+	return banned, nil
+}
+
+// Kick revokes every session of user id on behalf of actor and returns how
+// many were live.
+func (s *Service) Kick(ctx context.Context, actor User, id int64, cl Client) (int64, error) {
+	if _, err := s.st.accountByID(ctx, id); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.st.tx(ctx, func(tx *store) error {
+		var err error
+		n, err = tx.revokeUserSessions(ctx, id, s.now())
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.strict.clear()
+	s.log.InfoContext(ctx, "authgin: kick", "user_id", id, "actor_id", actor.ID, "sessions", n)
+	s.record(ctx, SecurityEvent{UserID: id, Event: EventKick, ActorID: actor.ID, Detail: strconv.FormatInt(n, 10) + " sessions"}, cl)
+	return n, nil
+}
+
+// Blackout returns the blackout cutoff; ErrBlackoutNotFound when none is
+// set.
+func (s *Service) Blackout(ctx context.Context) (time.Time, error) {
+	c, err := s.st.blackoutCutoff(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if c == 0 {
+		return time.Time{}, ErrBlackoutNotFound
+	}
+	return time.UnixMilli(c).UTC(), nil
+}
+
+// SetBlackout invalidates every token issued until now: refresh tokens of
+// sessions opened before it fail at once, and access tokens issued before
+// it fail at once in strict mode and on this instance, and within
+// Options.BlackoutRefresh on other instances.
+func (s *Service) SetBlackout(ctx context.Context, actor User, cl Client) (time.Time, error) {
+	now := s.now()
+	cutoff := now.UnixMilli()
+	if err := s.st.setBlackout(ctx, cutoff, actor.ID); err != nil {
+		return time.Time{}, err
+	}
+	s.blackout.cutoff.Store(cutoff)
+	s.strict.clear()
+	s.log.WarnContext(ctx, "authgin: blackout set", "actor_id", actor.ID)
+	s.record(ctx, SecurityEvent{UserID: actor.ID, Event: EventBlackout, ActorID: actor.ID, SessionID: actor.SessionID}, cl)
+	return time.UnixMilli(cutoff).UTC(), nil
+}
+
+// ClearBlackout lifts the blackout. Lifting none is not an error.
+func (s *Service) ClearBlackout(ctx context.Context, actor User, cl Client) error {
+	n, err := s.st.deleteBlackout(ctx)
+	if err != nil {
+		return err
+	}
+	s.blackout.cutoff.Store(0)
+	if n > 0 {
+		s.log.WarnContext(ctx, "authgin: blackout lifted", "actor_id", actor.ID)
+		s.record(ctx, SecurityEvent{UserID: actor.ID, Event: EventBlackoutLifted, ActorID: actor.ID}, cl)
+	}
+	return nil
+}
+
+// IDByUsername finds a user by username (compared by canonical key).
+func (s *Service) IDByUsername(ctx context.Context, username string) (int64, error) {
+	_, key, err := canonicalUsername(username)
+	if err != nil {
+		return 0, ErrUserNotFound
+	}
+	acct, err := s.st.accountByKey(ctx, "username_key", key)
+	if err != nil {
+		return 0, err
+	}
+	if acct == nil {
+		return 0, ErrUserNotFound
+	}
+	return acct.ID, nil
+}
+
+// The actions of UpdatePermissions (authx).
+const (
+	PermissionsAdd    = "ADD"
+	PermissionsRemove = "REMOVE"
+	PermissionsClear  = "CLEAR"
+)
+
+// Bounds on permission names and sets.
+const (
+	maxPermissionLen = 64
+	maxPermissions   = 64
+)
+
+// UpdatePermissions adds, removes or clears permissions of user id on
+// behalf of actor and returns the new set. The user's sessions are
+// revoked, so the next login carries the new set.
+func (s *Service) UpdatePermissions(ctx context.Context, actor User, id int64, action string, payload []string, cl Client) ([]string, error) {
+	action = strings.ToUpper(action)
+	switch action {
+	case PermissionsAdd, PermissionsRemove, PermissionsClear:
+	default:
+		return nil, ErrInvalidAction
+	}
+	for _, p := range payload {
+		if err := checkPermissionName(p); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	var perms Permissions
+	err := s.st.tx(ctx, func(tx *store) error {
+		acct, err := tx.lockAccount(ctx, id)
+		if err != nil {
+			return err
+		}
+		perms = slices.Clone(acct.Permissions)
+		switch action {
+		case PermissionsAdd:
+			for _, p := range payload {
+				if !slices.Contains(perms, p) {
+					perms = append(perms, p)
+				}
+			}
+		case PermissionsRemove:
+			perms = slices.DeleteFunc(perms, func(p string) bool { return slices.Contains(payload, p) })
+		case PermissionsClear:
+			perms = Permissions{}
+		}
+		if len(perms) > maxPermissions {
+			return ErrInvalidPermission.withDetail("At most %d permissions", maxPermissions)
+		}
+		if perms == nil {
+			perms = Permissions{}
+		}
+		if _, err := tx.update(ctx, &Account{}, map[string]any{"permissions": perms, "updated_at": now}, "id = ?", id); err != nil {
+			return err
+		}
+		_, err = tx.revokeUserSessions(ctx, id, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.strict.clear()
+	s.log.InfoContext(ctx, "authgin: permissions changed", "user_id", id, "actor_id", actor.ID, "action", action)
+	detail := action
+	if action != PermissionsClear {
+		detail += " " + strings.Join(payload, ",")
+	}
+	s.record(ctx, SecurityEvent{UserID: id, Event: EventPermissionsChange, ActorID: actor.ID, Detail: detail}, cl)
+	return perms, nil
+}
+
+// checkPermissionName accepts 1 to 64 printable characters without spaces.
+func checkPermissionName(p string) error {
+	if p == "" || len(p) > maxPermissionLen {
+		return ErrInvalidPermission
+	}
+	for _, r := range p {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) || r == unicode.ReplacementChar {
+			return ErrInvalidPermission
+		}
+	}
+	return nil
+}
+
+// Profile is the private view of a user that admins see (authx's
+// UserPrivateInfo).
+type Profile struct {
+	ID          int64      `json:"id"`
+	Username    string     `json:"username"`
+	Email       string     `json:"email"`
+	Active      bool       `json:"active"` // not banned
+	Confirmed   bool       `json:"confirmed"`
+	Permissions []string   `json:"permissions"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	LastLogin   *time.Time `json:"lastLogin"`
+}
+
+func newProfile(a *Account) Profile {
+	p := Profile{
+		ID: a.ID, Username: a.Username, Email: a.Email, Active: !a.Banned, Confirmed: a.Confirmed,
+		Permissions: a.Permissions, CreatedAt: a.CreatedAt.UTC(),
+	}
+	if p.Permissions == nil {
+		p.Permissions = []string{}
+	}
+	if a.LastLoginAt != nil {
+		t := a.LastLoginAt.UTC()
+		p.LastLogin = &t
+	}
+	return p
+}
+
+// UserProfile returns the private profile of user id.
+func (s *Service) UserProfile(ctx context.Context, id int64) (Profile, error) {
+	acct, err := s.st.accountByID(ctx, id)
+	if err != nil {
+		return Profile{}, err
+	}
+	return newProfile(acct), nil
+}
+
+// SearchQuery filters SearchUsers. Zero fields do not filter.
+type SearchQuery struct {
+	ID int64
+	// Username matches usernames containing it, ignoring case. It is text,
+	// never a pattern: % and _ match themselves.
+	Username string
+}
+
+// maxSearchLen bounds the username filter.
+const maxSearchLen = 256
+
+// SearchUsers returns page p (by id) of the users matching q.
+func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[Profile], error) {
+	if err := checkPage(p); err != nil {
+		return Page[Profile]{}, err
+	}
+	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 {
+		return Page[Profile]{}, ErrInvalidInput.withDetail("Invalid username filter")
+	}
+	db := s.st.db.WithContext(ctx).Model(&Account{})
+	if q.ID != 0 {
+		db = db.Where("id = ?", q.ID)
+	}
+	if q.Username != "" {
+		db = db.Where(`username_key LIKE ? ESCAPE '\'`, "%"+escapeLike(searchKey(q.Username))+"%")
+	}
+	var n int64
+	if err := db.Count(&n).Error; err != nil {
+		return Page[Profile]{}, dbError(err)
+	}
+	var rows []Account
+	if n > int64(p-1)*PageSize {
+		if err := db.Order("id").Offset((p - 1) * PageSize).Limit(PageSize).Find(&rows).Error; err != nil {
+			return Page[Profile]{}, dbError(err)
+		}
+	}
+	items := make([]Profile, 0, len(rows))
+	for i := range rows {
+		items = append(items, newProfile(&rows[i]))
+	}
+	return Page[Profile]{Items: items, Pages: pageCount(n), CurrentPage: p}, nil
+}
+
+// searchKey maps search text as usernames are mapped into username_key
+// (width folding, lower case, NFC), so that it matches case-insensitively.
+// Unlike canonicalUsername it accepts any fragment.
+func searchKey(s string) string {
+	s = width.Fold.String(strings.ToValidUTF8(s, ""))
+	return norm.NFC.String(cases.Lower(language.Und).String(s))
+}
+
+// escapeLike escapes the LIKE metacharacters of s for ESCAPE '\'.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// EnsureAdmin makes sure an admin account exists, for bootstrapping (e.g.
+// examples/basic's AUTHGIN_ADMIN): the account with this email gets the
+// "admin" permission, or is created (confirmed, with the password) when no
+// account has this email. The password of an existing account is left
+// alone. Reserved usernames are allowed here. It reports whether the
+// account was created.
+func (s *Service) EnsureAdmin(ctx context.Context, email, username, password string) (acct *Account, created bool, err error) {
+	email, emailKey, err := canonicalEmail(email)
+	if err != nil {
+		return nil, false, err
+	}
+	username, usernameKey, err := canonicalUsername(username)
+	if err != nil {
+		return nil, false, err
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		acct, err = s.st.accountByKey(ctx, "email_key", emailKey)
+		if err != nil {
+			return nil, false, err
+		}
+		if acct != nil {
+			return acct, false, s.promote(ctx, acct)
+		}
+		if attempt > 0 {
+			break
+		}
+		pw, err := checkPassword(password, PasswordInfo{Username: username, Email: email},
+			s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+		if err != nil {
+			return nil, false, err
+		}
+		hash, err := s.hasher.hash(ctx, pw)
+		if err != nil {
+			return nil, false, err
+		}
+		now := s.now()
+		acct = &Account{
+			Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey, PasswordHash: hash,
+			Permissions: Permissions{PermissionAdmin}, Confirmed: true, CreatedAt: now, UpdatedAt: now,
+		}
+		err = s.st.create(ctx, acct)
+		if err == nil {
+			s.log.InfoContext(ctx, "authgin: admin account created", "user_id", acct.ID)
+			return acct, true, nil
+		}
+		if !errors.Is(err, errDuplicate) {
+			return nil, false, err
+		}
+		// Created concurrently under this email (promote it), or the
+		// username belongs to another account (the loop ends with an error).
+	}
+	return nil, false, ErrUsernameExists
+}
+
+// promote adds the admin permission to acct.
+func (s *Service) promote(ctx context.Context, acct *Account) error {
+	if acct.IsAdmin() {
+		return nil
+	}
+	return s.st.tx(ctx, func(tx *store) error {
+		a, err := tx.lockAccount(ctx, acct.ID)
+		if err != nil {
+			return err
+		}
+		if !a.IsAdmin() {
+			a.Permissions = append(a.Permissions, PermissionAdmin)
+			if _, err := tx.update(ctx, &Account{}, map[string]any{"permissions": a.Permissions, "updated_at": s.now()}, "id = ?", a.ID); err != nil {
+				return err
+			}
+		}
+		*acct = *a
+		s.log.InfoContext(ctx, "authgin: account promoted to admin", "user_id", a.ID)
+		return nil
+	})
+}

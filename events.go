@@ -1,0 +1,122 @@
+package authgin
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// SecurityEvent is one entry of a user's security log (table
+// "security_events"): logins, logouts, refresh-token reuse, password and
+// username changes and admin actions. It never holds a secret.
+type SecurityEvent struct {
+	ID     int64  `gorm:"primaryKey" json:"id"`
+	UserID int64  `gorm:"not null;index:idx_security_events_user,priority:1" json:"userId"`
+	Event  string `gorm:"size:32;not null;index:idx_security_events_kind,priority:1" json:"event"`
+	// ActorID is the admin who acted on the user; zero when the user acted.
+	ActorID   int64  `gorm:"not null;default:0" json:"actorId,omitempty"`
+	SessionID string `gorm:"size:43;not null;default:''" json:"sessionId,omitempty"`
+	IP        string `gorm:"size:64;not null;default:''" json:"ip"`
+	UserAgent string `gorm:"size:512;not null;default:''" json:"userAgent"`
+	// Detail is short, non-secret context, e.g. "old -> new" for a username.
+	Detail    string    `gorm:"size:255;not null;default:''" json:"detail,omitempty"`
+	CreatedAt time.Time `gorm:"not null;index:idx_security_events_user,priority:2;index:idx_security_events_kind,priority:2" json:"createdAt"`
+}
+
+// The kinds of SecurityEvent.
+const (
+	EventRegister          = "register"
+	EventLogin             = "login"
+	EventLoginFailed       = "login_failed" // recorded for known users only
+	EventLogout            = "logout"
+	EventLogoutAll         = "logout_all"
+	EventSessionRevoked    = "session_revoked" // DELETE /sessions/{id}
+	EventRefreshReuse      = "refresh_reuse"
+	EventPasswordChange    = "password_change"
+	EventPasswordReset     = "password_reset"
+	EventUsernameChange    = "username_change"
+	EventBan               = "ban"
+	EventUnban             = "unban"
+	EventKick              = "kick"
+	EventPermissionsChange = "permissions_change"
+	EventBlackout          = "blackout"        // recorded for the admin who set it
+	EventBlackoutLifted    = "blackout_lifted" // recorded for the admin who lifted it
+)
+
+// record stores a security event and runs Hooks.OnSecurityEvent. It is
+// called after the change it describes was committed and is best effort: a
+// failure is logged and never fails the request. It outlives a client that
+// hangs up, bounded by Options.DBTimeout.
+func (s *Service) record(ctx context.Context, ev SecurityEvent, cl Client) {
+	ev.IP = clean(cl.IP, 64)
+	ev.UserAgent = clean(cl.UserAgent, 512)
+	ev.Detail = clean(ev.Detail, 255)
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = s.now()
+	}
+	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
+	defer cancel()
+	if err := s.st.create(dbctx, &ev); err != nil {
+		s.log.ErrorContext(ctx, "authgin: recording a security event failed", "event", ev.Event, "user_id", ev.UserID, "err", err)
+	}
+	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
+}
+
+// clean makes client-supplied text storable on every backend: valid UTF-8,
+// no NUL, at most n bytes.
+func clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	s = strings.ReplaceAll(s, "\x00", "")
+	return truncate(s, n)
+}
+
+// Page is one page of a listing: authx's {"items", "pages", "currentPage"}.
+type Page[T any] struct {
+	Items       []T   `json:"items"`
+	Pages       int64 `json:"pages"`
+	CurrentPage int   `json:"currentPage"`
+}
+
+// PageSize is the number of items on a page of a listing (authx).
+const PageSize = 20
+
+// maxPage bounds page numbers so that offsets never overflow.
+const maxPage = 1 << 20
+
+// checkPage validates a 1-based page number.
+func checkPage(p int) error {
+	if p < 1 || p > maxPage {
+		return ErrInvalidPage
+	}
+	return nil
+}
+
+func pageCount(n int64) int64 { return (n + PageSize - 1) / PageSize }
+
+// Events returns page p (newest first) of the security log of userID, on
+// behalf of actor: users read their own log, admins anyone's.
+func (s *Service) Events(ctx context.Context, actor User, userID int64, p int) (Page[SecurityEvent], error) {
+	if actor.ID != userID && !actor.IsAdmin() {
+		return Page[SecurityEvent]{}, ErrForbidden
+	}
+	if err := checkPage(p); err != nil {
+		return Page[SecurityEvent]{}, err
+	}
+	db := s.st.db.WithContext(ctx)
+	var n int64
+	if err := db.Model(&SecurityEvent{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
+		return Page[SecurityEvent]{}, dbError(err)
+	}
+	items := []SecurityEvent{}
+	if n > int64(p-1)*PageSize {
+		err := db.Where("user_id = ?", userID).Order("created_at DESC").Order("id DESC").
+			Offset((p - 1) * PageSize).Limit(PageSize).Find(&items).Error
+		if err != nil {
+			return Page[SecurityEvent]{}, dbError(err)
+		}
+	}
+	for i := range items {
+		items[i].CreatedAt = items[i].CreatedAt.UTC()
+	}
+	return Page[SecurityEvent]{Items: items, Pages: pageCount(n), CurrentPage: p}, nil
+}

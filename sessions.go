@@ -1,0 +1,337 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Refresh rotation.
+//
+// A session (one login) owns a family of refresh tokens of which at most one
+// is live: the one not yet consumed. Refresh consumes the presented token
+// with a compare-and-set (UPDATE ... WHERE consumed_at IS NULL: exactly one
+// concurrent caller wins) and inserts its successor in the same transaction.
+// The transaction first touches the session row (UPDATE ... WHERE revoked_at
+// IS NULL), which both checks that the session is still live and serialises
+// every rotation and revocation of one family: a revocation that commits
+// first makes the rotation fail; one that commits after it also kills the
+// successor.
+//
+// A consumed token presented again within Options.RotationGrace (parallel
+// tabs, a retried request) is answered with a fresh access token only: no
+// second refresh token is minted, so the family never has two live tokens,
+// and the client keeps the refresh cookie the winner set. The successor is
+// stored only hashed, so it cannot be handed out twice. Presented after the
+// grace window, a consumed token means it was copied: the whole session is
+// revoked, a security event is recorded and Hooks.OnRefreshReuse runs.
+
+// Refresh exchanges a refresh token for a new access token carrying the
+// user's current username and permissions and, unless rotation is
+// disabled, a successor refresh token (Tokens.Refresh).
+func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Tokens, error) {
+	if refresh == "" || len(refresh) > maxOpaqueLen {
+		return Tokens{}, ErrInvalidToken
+	}
+	hash := hashOpaque(refresh)
+	rt, sess, err := s.st.sessionByRefresh(ctx, hash)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := s.now()
+	if rt == nil || !s.sessionLive(sess, now) {
+		return Tokens{}, ErrInvalidToken
+	}
+	cutoff, err := s.st.blackoutCutoff(ctx)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if beforeBlackout(sess.CreatedAt, cutoff) {
+		return Tokens{}, ErrInvalidToken
+	}
+	acct, err := s.st.accountByID(ctx, sess.UserID)
+	if err != nil {
+		if errors.Is(err, ErrUserNotFound) {
+			return Tokens{}, ErrInvalidToken
+		}
+		return Tokens{}, err
+	}
+	if acct.Banned {
+		return Tokens{}, ErrInvalidToken
+	}
+	if rt.ConsumedAt != nil {
+		return s.refreshConsumed(ctx, rt, sess, acct, cl, now)
+	}
+	if s.o.DisableRotation {
+		if err := s.touchSession(ctx, s.st, sess.ID, now); err != nil {
+			return Tokens{}, err
+		}
+		return s.issueAccess(acct, sess.ID, now)
+	}
+
+	successor, successorHash, err := newOpaqueToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	if s.beforeRotate != nil {
+		s.beforeRotate()
+	}
+	lost := false
+	err = s.st.tx(ctx, func(tx *store) error {
+		if err := s.touchSession(ctx, tx, sess.ID, now); err != nil {
+			return err
+		}
+		n, err := tx.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now},
+			"token_hash = ? AND consumed_at IS NULL", hash)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			lost = true
+			return ErrInvalidToken // rolls back the touch
+		}
+		return tx.create(ctx, &RefreshToken{TokenHash: successorHash, SessionID: sess.ID, UserID: sess.UserID, CreatedAt: now})
+	})
+	if lost {
+		// A parallel refresh consumed the token between our read and our
+		// write: look at it again, it is most likely within the grace window.
+		s.log.DebugContext(ctx, "authgin: a parallel refresh rotated the token first", "session_id", sess.ID)
+		rt, sess, err = s.st.sessionByRefresh(ctx, hash)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if rt == nil || rt.ConsumedAt == nil || !s.sessionLive(sess, now) {
+			return Tokens{}, ErrInvalidToken
+		}
+		return s.refreshConsumed(ctx, rt, sess, acct, cl, now)
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	toks, err := s.issueAccess(acct, sess.ID, now)
+	if err != nil {
+		return Tokens{}, err
+	}
+	toks.Refresh, toks.RefreshExpires = successor, sess.ExpiresAt
+	return toks, nil
+}
+
+// refreshConsumed answers a token that rotation already replaced: within
+// the grace window with an access token only, after it by revoking the
+// session as stolen.
+func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *Session, acct *Account, cl Client, now time.Time) (Tokens, error) {
+	// A consumption time in the future (clocks of instances disagree) counts
+	// as within the window.
+	if now.Sub(*rt.ConsumedAt) <= s.o.RotationGrace {
+		if err := s.touchSession(ctx, s.st, sess.ID, now); err != nil {
+			return Tokens{}, err
+		}
+		return s.issueAccess(acct, sess.ID, now)
+	}
+	var revoked int64
+	err := s.st.tx(ctx, func(tx *store) error {
+		var err error
+		revoked, err = tx.revokeSession(ctx, sess.ID, now)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	if revoked > 0 {
+		// Only the request that revoked the family reports it, however many
+		// replays race.
+		s.strict.clear()
+		s.log.WarnContext(ctx, "authgin: refresh token reuse detected, session revoked",
+			"user_id", sess.UserID, "session_id", sess.ID, "ip", cl.IP)
+		ev := UserEvent{UserID: acct.ID, Username: acct.Username, SessionID: sess.ID, IP: cl.IP, UserAgent: cl.UserAgent, Time: now}
+		s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRefreshReuse, SessionID: sess.ID}, cl)
+		runHook(ctx, s.log, "OnRefreshReuse", s.o.Hooks.OnRefreshReuse, ev)
+	}
+	return Tokens{}, ErrInvalidToken
+}
+
+// touchSession records use of a live session; ErrInvalidToken when it was
+// revoked meanwhile. Inside a transaction it also locks the session row.
+func (s *Service) touchSession(ctx context.Context, st *store, sid string, now time.Time) error {
+	n, err := st.update(ctx, &Session{}, map[string]any{"last_used_at": now}, "id = ? AND revoked_at IS NULL", sid)
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return ErrInvalidToken
+	}
+	return nil
+}
+
+// sessionLive reports whether a session is neither revoked nor past its
+// absolute or idle expiry.
+func (s *Service) sessionLive(sess *Session, now time.Time) bool {
+	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt) && now.Before(sess.LastUsedAt.Add(s.o.RefreshIdleTTL))
+}
+
+// SessionInfo describes one live session of a user (GET /sessions).
+type SessionInfo struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastUsedAt time.Time `json:"lastUsedAt"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"userAgent"`
+	// Current marks the session of the token that asked.
+	Current bool `json:"current"`
+}
+
+// Sessions lists the live sessions of a user, most recently used first.
+// current is the session id of the caller's token.
+func (s *Service) Sessions(ctx context.Context, userID int64, current string) ([]SessionInfo, error) {
+	now := s.now()
+	var rows []Session
+	err := s.st.db.WithContext(ctx).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?", userID, now, now.Add(-s.o.RefreshIdleTTL)).
+		Order("last_used_at DESC").Order("id").Limit(maxListedSessions).Find(&rows).Error
+	if err != nil {
+		return nil, dbError(err)
+	}
+	out := make([]SessionInfo, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, SessionInfo{
+			ID: r.ID, CreatedAt: r.CreatedAt.UTC(), LastUsedAt: r.LastUsedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+			IP: r.IP, UserAgent: r.UserAgent, Current: r.ID == current,
+		})
+	}
+	return out, nil
+}
+
+// maxListedSessions bounds GET /sessions; sessions end after the idle
+// timeout, so only a bot logs in this often.
+const maxListedSessions = 200
+
+// RevokeSession ends one session of user. A session of another user, an
+// unknown or an already ended one is ErrSessionNotFound.
+func (s *Service) RevokeSession(ctx context.Context, user User, sid string, cl Client) error {
+	if sid == "" || len(sid) > maxOpaqueLen {
+		return ErrSessionNotFound
+	}
+	now := s.now()
+	var n int64
+	err := s.st.tx(ctx, func(tx *store) error {
+		var err error
+		n, err = tx.revokeSessionOf(ctx, user.ID, sid, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrSessionNotFound
+	}
+	s.strict.forget(sid)
+	s.log.InfoContext(ctx, "authgin: session revoked", "user_id", user.ID, "ip", cl.IP)
+	s.record(ctx, SecurityEvent{UserID: user.ID, Event: EventSessionRevoked, SessionID: sid}, cl)
+	runHook(ctx, s.log, "OnLogout", s.o.Hooks.OnLogout,
+		UserEvent{UserID: user.ID, Username: user.Username, SessionID: sid, IP: cl.IP, UserAgent: cl.UserAgent, Time: now})
+	return nil
+}
+
+// LogoutAll ends every session of the user, the caller's included, and
+// returns how many were live.
+func (s *Service) LogoutAll(ctx context.Context, user User, cl Client) (int64, error) {
+	now := s.now()
+	var n int64
+	err := s.st.tx(ctx, func(tx *store) error {
+		var err error
+		n, err = tx.revokeUserSessions(ctx, user.ID, now)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.strict.clear()
+	s.log.InfoContext(ctx, "authgin: logout everywhere", "user_id", user.ID, "sessions", n, "ip", cl.IP)
+	s.record(ctx, SecurityEvent{UserID: user.ID, Event: EventLogoutAll, SessionID: user.SessionID}, cl)
+	return n, nil
+}
+
+// revokeSession revokes one session and consumes its live refresh tokens,
+// so that no live token remains in the family; it returns 1 when it ended
+// a live session.
+func (s *store) revokeSession(ctx context.Context, sid string, now time.Time) (int64, error) {
+	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND revoked_at IS NULL", sid)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "session_id = ? AND consumed_at IS NULL", sid)
+	return n, err
+}
+
+// revokeSessionOf is revokeSession restricted to the sessions of userID.
+func (s *store) revokeSessionOf(ctx context.Context, userID int64, sid string, now time.Time) (int64, error) {
+	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND user_id = ? AND revoked_at IS NULL", sid, userID)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "session_id = ? AND consumed_at IS NULL", sid)
+	return n, err
+}
+
+// revokeUserSessions revokes every session of a user and consumes their
+// refresh tokens; it returns the number of sessions it ended.
+func (s *store) revokeUserSessions(ctx context.Context, userID int64, now time.Time) (int64, error) {
+	n, err := s.revokeSessions(ctx, userID, "", now)
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "user_id = ? AND consumed_at IS NULL", userID)
+	return n, err
+}
+
+// sessionState is what strict mode checks on every request.
+type sessionState struct {
+	UserID     int64
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+	RevokedAt  *time.Time
+	Banned     bool
+	CutoffMS   *int64
+}
+
+// sessionState reads a session, its user's ban flag and the blackout in
+// one round trip: two primary-key lookups and a one-row subquery. Nil
+// when the session or its user does not exist.
+func (s *store) sessionState(ctx context.Context, sid string) (*sessionState, error) {
+	var rows []sessionState
+	err := s.db.WithContext(ctx).Raw(`SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
+  (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?) AS cutoff_ms
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.id = ?`, blackoutRow, sid).Scan(&rows).Error
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
+// verifySession is strict mode's check of an access token: its session is
+// live, its user exists and is not banned, and it was issued after any
+// blackout. ErrUnauthorized when not.
+func (s *Service) verifySession(ctx context.Context, c *AccessClaims) error {
+	now := s.now()
+	if s.strict.live(c.SessionID, c.ID, now) {
+		return nil
+	}
+	st, err := s.st.sessionState(ctx, c.SessionID)
+	if err != nil {
+		return err
+	}
+	if st == nil || st.UserID != c.ID || st.Banned || st.RevokedAt != nil ||
+		!now.Before(st.ExpiresAt) || !now.Before(st.LastUsedAt.Add(s.o.RefreshIdleTTL)) {
+		return ErrUnauthorized
+	}
+	if st.CutoffMS != nil && issuedBeforeBlackout(c.IssuedAt, *st.CutoffMS) {
+		return ErrUnauthorized
+	}
+	s.strict.put(c.SessionID, c.ID, now)
+	return nil
+}
