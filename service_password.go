@@ -157,6 +157,8 @@ func (s *Service) ResetPassword(ctx context.Context, token string, in SetPasswor
 		return err
 	}
 	s.log.InfoContext(ctx, "authgin: password reset", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
+	s.strict.clear()
+	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordReset}, cl)
 	runHook(ctx, s.log, "OnPasswordReset", s.o.Hooks.OnPasswordReset, s.userEvent(acct, "", cl))
 	s.notifyPasswordChanged(ctx, acct)
 	return nil
@@ -201,6 +203,7 @@ func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, 
 		return ErrPasswordExists
 	}
 	s.log.InfoContext(ctx, "authgin: password set", "user_id", acct.ID, "ip", cl.IP)
+	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordChange, SessionID: u.SessionID}, cl)
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
 	s.notifyPasswordChanged(ctx, acct)
 	return nil
@@ -268,6 +271,8 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 		return err
 	}
 	s.log.InfoContext(ctx, "authgin: password changed", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
+	s.strict.clear()
+	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordChange, SessionID: u.SessionID}, cl)
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
 	s.notifyPasswordChanged(ctx, acct)
 	return nil

@@ -626,3 +626,45 @@ func TestEventsRoute(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordChangeEndsAccessInStrictMode: a password change or reset
+// revokes sessions, so in strict mode their access tokens fail at once; both
+// are recorded in the security log.
+func TestPasswordChangeEndsAccessInStrictMode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Strict = true })
+		c := e.client()
+		id := userID(c.register("pwd@example.com", "pwdchange", "correct horse battery"))
+		other := e.client()
+		wantStatus(t, other.post("/login", map[string]string{"login": "pwdchange", "password": "correct horse battery"}), 200)
+		wantStatus(t, other.do("GET", "/api/me", nil), 200)
+
+		wantStatus(t, c.do(http.MethodPut, testBase+"/password", map[string]string{
+			"old_password": "correct horse battery", "password1": "new staple battery", "password2": "new staple battery"}), 200)
+		wantError(t, other.do("GET", "/api/me", nil), 401, "unauthorized", "")
+		wantStatus(t, c.do("GET", "/api/me", nil), 200) // the session that changed it stays
+		if evs := eventsOf(t, db, id, EventPasswordChange); len(evs) != 1 || evs[0].SessionID != sidOf(t, c) {
+			t.Fatalf("password change events %+v", evs)
+		}
+
+		wantStatus(t, e.client().post("/forgot_password", map[string]string{"email": "pwd@example.com"}), 200)
+		var token string
+		deadline := time.Now().Add(10 * time.Second)
+		for token == "" {
+			for i := 1; i <= e.mail.count(); i++ {
+				if m := e.mail.wait(t, i); strings.Contains(m.Text, "/reset_password?token=") {
+					token = linkToken(t, m.Text, "https://app.example/reset_password?token=")
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no reset mail")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		wantStatus(t, e.client().post("/password/"+token, map[string]string{"password1": "third fine phrase", "password2": "third fine phrase"}), 200)
+		wantError(t, c.do("GET", "/api/me", nil), 401, "unauthorized", "")
+		if len(eventsOf(t, db, id, EventPasswordReset)) != 1 {
+			t.Fatal("password reset not recorded")
+		}
+	})
+}
