@@ -167,7 +167,7 @@ func (h *handlers) confirmationStatus(c *gin.Context) {
 
 func (h *handlers) requestConfirmation(c *gin.Context) {
 	u, _ := CurrentUser(c)
-	if err := h.svc.RequestConfirmation(c.Request.Context(), u.ID); err != nil {
+	if err := h.svc.RequestConfirmation(c.Request.Context(), u.ID, clientOf(c)); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -175,7 +175,7 @@ func (h *handlers) requestConfirmation(c *gin.Context) {
 }
 
 func (h *handlers) confirmEmail(c *gin.Context) {
-	if err := h.svc.ConfirmEmail(c.Request.Context(), c.Param("token")); err != nil {
+	if err := h.svc.ConfirmEmail(c.Request.Context(), c.Param("token"), clientOf(c)); err != nil {
 		h.fail(c, err)
 		return
 	}

@@ -243,7 +243,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ReservedUsernames == nil {
 		o.ReservedUsernames = defaultReservedUsernames()
 	}
-	o.Limits = o.Limits.withDefaults()
+	if o.Limits, err = o.Limits.withDefaults(); err != nil {
+		return o, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -242,8 +242,10 @@ func TestLoginThrottle(t *testing.T) {
 		e := newEnv(t, db)
 		e.client().register("hal@example.com", "hal", "correct horse battery")
 		c := e.client()
+		// Distinct login names: the per-account limit (throttle_test.go)
+		// stays out of the way of the per-IP one.
 		for i := 1; i <= 30; i++ {
-			wantStatus(t, c.post("/login", map[string]string{"login": "hal", "password": "wrong " + strconv.Itoa(i)}), 401)
+			wantStatus(t, c.post("/login", map[string]string{"login": "hal" + strconv.Itoa(i), "password": "wrong"}), 401)
 		}
 		r := c.post("/login", map[string]string{"login": "hal", "password": "correct horse battery"})
 		wantError(t, r, 429, "too_many_requests", "Too many requests")

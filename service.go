@@ -67,6 +67,9 @@ func (s *Service) now() time.Time { return s.o.Now().UTC() }
 // Register creates an unconfirmed account, logs it in and queues the
 // confirmation mail.
 func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*Account, Tokens, error) {
+	if err := s.throttle(ctx, "register:ip:"+cl.IP, s.o.Limits.RegisterIP); err != nil {
+		return nil, Tokens{}, err
+	}
 	email, emailKey, err := canonicalEmail(in.Email)
 	if err != nil {
 		return nil, Tokens{}, err
@@ -172,7 +175,14 @@ func (s *Service) duplicateError(ctx context.Context, emailKey, usernameKey stri
 // Login checks credentials and opens a session. Unknown users and wrong
 // passwords get the same answer after the same work.
 func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account, Tokens, error) {
-	if wait, err := s.limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
+	if err := s.throttle(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
+		return nil, Tokens{}, err
+	}
+	// Failures are counted per login name whether or not an account has
+	// it, so the delays reveal nothing; a try during a delay is refused
+	// before any hashing.
+	accountKey := loginThrottleKey(in.Login)
+	if wait, err := s.limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount); err != nil {
 		return nil, Tokens{}, err
 	} else if wait > 0 {
 		return nil, Tokens{}, ErrTooManyRequests.withRetry(wait)
@@ -205,6 +215,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 			return nil, Tokens{}, ErrUserNotFound
 		}
 		return nil, Tokens{}, ErrInvalidCredentials
+	}
+	if err := s.limits.reset(ctx, accountKey); err != nil {
+		s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
 	}
 	if acct.Banned {
 		return nil, Tokens{}, ErrUserBanned
@@ -330,7 +343,7 @@ func (s *Service) ConfirmationStatus(ctx context.Context, userID int64) (email s
 // RequestConfirmation sends a new confirmation mail now; the previous
 // link stops working. A mail that cannot be sent does not use up the
 // user's quota.
-func (s *Service) RequestConfirmation(ctx context.Context, userID int64) error {
+func (s *Service) RequestConfirmation(ctx context.Context, userID int64, cl Client) error {
 	acct, err := s.st.accountByID(ctx, userID)
 	if err != nil {
 		return err
@@ -338,11 +351,13 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64) error {
 	if acct.Confirmed {
 		return ErrAlreadyConfirmed
 	}
-	key := "confirm:user:" + strconv.FormatInt(acct.ID, 10)
-	if wait, err := s.limits.hit(ctx, key, s.o.Limits.ConfirmMailUser); err != nil {
+	ipKey := "confirm:ip:" + cl.IP
+	if err := s.throttle(ctx, ipKey, s.o.Limits.ConfirmMailIP); err != nil {
 		return err
-	} else if wait > 0 {
-		return ErrTooManyRequests.withRetry(wait)
+	}
+	key := "confirm:user:" + strconv.FormatInt(acct.ID, 10)
+	if err := s.throttle(ctx, key, s.o.Limits.ConfirmMailUser); err != nil {
+		return err
 	}
 	var token string
 	err = s.st.tx(ctx, func(tx *store) error {
@@ -358,9 +373,7 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64) error {
 		err = s.outbox.send(ctx, m)
 	}
 	if err != nil {
-		if uerr := s.limits.undo(ctx, key); uerr != nil {
-			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", uerr)
-		}
+		s.undoHits(ctx, key, ipKey)
 		return err
 	}
 	return nil
@@ -385,8 +398,12 @@ func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account,
 
 // ConfirmEmail consumes a confirmation token. Unknown, used and expired
 // tokens, and tokens for an address the user has since changed, are
-// ErrInvalidConfirmToken.
-func (s *Service) ConfirmEmail(ctx context.Context, token string) error {
+// ErrInvalidConfirmToken; they count toward the client's TokenGuessIP limit.
+func (s *Service) ConfirmEmail(ctx context.Context, token string, cl Client) error {
+	return s.guardTokenGuess(ctx, cl, ErrInvalidConfirmToken, func() error { return s.confirmEmail(ctx, token) })
+}
+
+func (s *Service) confirmEmail(ctx context.Context, token string) error {
 	if token == "" || len(token) > maxOpaqueLen {
 		return ErrInvalidConfirmToken
 	}

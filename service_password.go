@@ -104,8 +104,13 @@ func (s *Service) undoHits(ctx context.Context, keys ...string) {
 // ResetPassword sets a new password with a token from a reset mail. The
 // token is single use; on success every outstanding reset token of the
 // user dies and every session of the user is revoked. Unknown, used and
-// expired tokens are ErrInvalidResetToken.
+// expired tokens are ErrInvalidResetToken; they count toward the client's
+// TokenGuessIP limit.
 func (s *Service) ResetPassword(ctx context.Context, token string, in SetPasswordInput, cl Client) error {
+	return s.guardTokenGuess(ctx, cl, ErrInvalidResetToken, func() error { return s.resetPassword(ctx, token, in, cl) })
+}
+
+func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswordInput, cl Client) error {
 	if token == "" || len(token) > maxOpaqueLen {
 		return ErrInvalidResetToken
 	}

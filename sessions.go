@@ -62,6 +62,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 	if rt.ConsumedAt != nil {
 		return s.refreshConsumed(ctx, rt, sess, acct, cl, now)
 	}
+	if err := s.throttleRefresh(ctx, sess); err != nil {
+		return Tokens{}, err
+	}
 	if s.o.DisableRotation {
 		if err := s.touchSession(ctx, s.st, sess.ID, now); err != nil {
 			return Tokens{}, err
@@ -123,6 +126,9 @@ func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *S
 	// A consumption time in the future (clocks of instances disagree) counts
 	// as within the window.
 	if now.Sub(*rt.ConsumedAt) <= s.o.RotationGrace {
+		if err := s.throttleRefresh(ctx, sess); err != nil {
+			return Tokens{}, err
+		}
 		if err := s.touchSession(ctx, s.st, sess.ID, now); err != nil {
 			return Tokens{}, err
 		}

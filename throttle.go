@@ -2,58 +2,155 @@ package authgin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
-// Limit allows Max events per Window; the event that reaches Max starts a
-// lockout of Lockout (or, when Lockout is zero, until the window ends).
+// Limit is one row of the throttling table. Max < 0 turns it off.
+//
+// A counting limit (Delay zero) allows Max events per Window; the event
+// over Max starts a lockout of Lockout, or, when Lockout is zero, one that
+// lasts until the window ends.
+//
+// A backoff limit (Delay set, as LoginAccount) counts consecutive failures:
+// once Free failures are reached, each failure makes the next attempt wait
+// Delay, doubling with every further failure up to MaxDelay; Max failures
+// within Window (counted from the first failure) make attempts wait until
+// that window ends. A success forgets the failures. Every wait ends, so an
+// attacker can slow a victim down but never lock them out for good.
 type Limit struct {
 	Max     int64
 	Window  time.Duration
 	Lockout time.Duration
+
+	Free     int64
+	Delay    time.Duration
+	MaxDelay time.Duration
 }
 
 // Limits is the throttling table. Every counter lives in the database, so
-// the limits hold across app instances.
+// the limits hold across app instances. Each limit answers 429 with a
+// Retry-After of the remaining wait in whole seconds.
 type Limits struct {
 	// LoginIP counts login attempts per client IP (authx: 30 a minute, then
 	// a 60 s lockout).
 	LoginIP Limit
+	// LoginAccount counts consecutive failed logins per login name (email
+	// or username, normalised), across all IPs, whether or not the account
+	// exists: the answer never tells. Default: 5 free failures, then a
+	// delay from 1 s doubling up to 15 minutes, at most 100 failures in 24
+	// hours.
+	LoginAccount Limit
+	// RegisterIP counts registration attempts per client IP. Default 50 an
+	// hour.
+	RegisterIP Limit
+	// RefreshSession counts token refreshes per refresh session. Default 60
+	// a minute.
+	RefreshSession Limit
+	// TokenGuessIP counts failed confirmation and password-reset tokens per
+	// client IP. Default 20 failures in 10 minutes, then 10 minutes' wait.
+	TokenGuessIP Limit
 	// ConfirmMailUser counts confirmation mails per user (authx: 2 per 30
 	// minutes).
 	ConfirmMailUser Limit
+	// ConfirmMailIP counts confirmation mail requests per client IP.
+	// Default 10 an hour.
+	ConfirmMailIP Limit
 	// ResetMailUser counts password reset requests per email address,
 	// known or not, so that the answer never tells whether an account
 	// exists (authx: 2 per 30 minutes per user).
 	ResetMailUser Limit
-	// ResetMailIP counts forgot-password requests per client IP.
+	// ResetMailIP counts forgot-password requests per client IP. Default 10
+	// an hour.
 	ResetMailIP Limit
 }
 
 // DefaultLimits returns the default throttling table.
 func DefaultLimits() Limits {
 	return Limits{
-		LoginIP:         Limit{Max: 30, Window: time.Minute, Lockout: time.Minute},
+		LoginIP: Limit{Max: 30, Window: time.Minute, Lockout: time.Minute},
+		LoginAccount: Limit{Max: 100, Window: 24 * time.Hour,
+			Free: 5, Delay: time.Second, MaxDelay: 15 * time.Minute},
+		RegisterIP:      Limit{Max: 50, Window: time.Hour},
+		RefreshSession:  Limit{Max: 60, Window: time.Minute},
+		TokenGuessIP:    Limit{Max: 20, Window: 10 * time.Minute, Lockout: 10 * time.Minute},
 		ConfirmMailUser: Limit{Max: 2, Window: 30 * time.Minute},
+		ConfirmMailIP:   Limit{Max: 10, Window: time.Hour},
 		ResetMailUser:   Limit{Max: 2, Window: 30 * time.Minute},
 		ResetMailIP:     Limit{Max: 10, Window: time.Hour},
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// named lists the limits of l with their field names.
+func (l *Limits) named() []struct {
+	name string
+	v    *Limit
+} {
+	return []struct {
+		name string
+		v    *Limit
+	}{
+		{"LoginIP", &l.LoginIP}, {"LoginAccount", &l.LoginAccount}, {"RegisterIP", &l.RegisterIP},
+		{"RefreshSession", &l.RefreshSession}, {"TokenGuessIP", &l.TokenGuessIP},
+		{"ConfirmMailUser", &l.ConfirmMailUser}, {"ConfirmMailIP", &l.ConfirmMailIP},
+		{"ResetMailUser", &l.ResetMailUser}, {"ResetMailIP", &l.ResetMailIP},
+	}
+}
+
+// withDefaults fills zero limits with the defaults and validates the rest.
+func (l Limits) withDefaults() (Limits, error) {
 	d := DefaultLimits()
-	fill := func(v *Limit, def Limit) {
-		if *v == (Limit{}) {
-			*v = def
+	defs := d.named()
+	for i, f := range l.named() {
+		if *f.v == (Limit{}) {
+			*f.v = *defs[i].v
+		}
+		if err := f.v.validate(); err != nil {
+			return l, fmt.Errorf("authgin: Options.Limits.%s: %w", f.name, err)
 		}
 	}
-	fill(&l.LoginIP, d.LoginIP)
-	fill(&l.ConfirmMailUser, d.ConfirmMailUser)
-	fill(&l.ResetMailUser, d.ResetMailUser)
-	fill(&l.ResetMailIP, d.ResetMailIP)
-	return l
+	return l, nil
+}
+
+func (l Limit) validate() error {
+	if l.Max < 0 {
+		return nil
+	}
+	switch {
+	case l.Max == 0:
+		return fmt.Errorf("Max must be positive, or negative to turn the limit off")
+	case l.Window <= 0:
+		return fmt.Errorf("Window must be positive (got %s)", l.Window)
+	case l.Lockout < 0 || l.Free < 0 || l.Delay < 0 || l.MaxDelay < 0:
+		return fmt.Errorf("Lockout, Free, Delay and MaxDelay must not be negative")
+	case l.Delay > 0 && l.MaxDelay < l.Delay:
+		return fmt.Errorf("MaxDelay (%s) must be at least Delay (%s)", l.MaxDelay, l.Delay)
+	}
+	return nil
+}
+
+// off reports whether the limit is turned off.
+func (l Limit) off() bool { return l.Max < 0 }
+
+// delayAfter is the wait a backoff limit imposes after n consecutive
+// failures (n counts the one just made).
+func (l Limit) delayAfter(n int64) time.Duration {
+	first := max(l.Free, 1) // the failure that brings the first wait
+	if l.Delay <= 0 || n < first {
+		return 0
+	}
+	d := l.Delay
+	for i := first; i < n && d < l.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, l.MaxDelay)
 }
 
 // throttler keeps rate-limit counters in the Throttle table.
@@ -67,6 +164,21 @@ type throttler struct {
 // single atomic upsert, so concurrent hits from many instances never lose
 // a count.
 func (t *throttler) hit(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	return t.count(ctx, key, l, l.Max+1)
+}
+
+// failure counts one failed attempt (e.g. a wrong one-time token), gated
+// by check before the attempt: the Max-th failure starts the lockout, so
+// at most Max failures are ever made per lockout.
+func (t *throttler) failure(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	return t.count(ctx, key, l, l.Max)
+}
+
+// count counts an event and blocks the key once the count reaches blockAt.
+func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int64) (time.Duration, error) {
+	if l.off() {
+		return 0, nil
+	}
 	now := t.now().UnixMilli()
 	windowStart := now - l.Window.Milliseconds()
 	var row Throttle
@@ -85,7 +197,7 @@ RETURNING bucket, window_start, count, blocked_until`,
 	if row.BlockedUntil > now {
 		return time.Duration(row.BlockedUntil-now) * time.Millisecond, nil
 	}
-	if row.Count > l.Max {
+	if row.Count >= blockAt {
 		return t.block(ctx, key, l, row, now)
 	}
 	return 0, nil
@@ -110,6 +222,9 @@ func (t *throttler) block(ctx context.Context, key string, l Limit, row Throttle
 
 // check reports how long key is locked out without counting an event.
 func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	if l.off() {
+		return 0, nil
+	}
 	var rows []Throttle
 	if err := t.db.WithContext(ctx).Where("bucket = ?", key).Limit(1).Find(&rows).Error; err != nil {
 		return 0, dbError(err)
@@ -140,4 +255,111 @@ func (t *throttler) undo(ctx context.Context, key string) error {
 // reset forgets key, e.g. after a successful login.
 func (t *throttler) reset(ctx context.Context, key string) error {
 	return dbError(t.db.WithContext(ctx).Where("bucket = ?", key).Delete(&Throttle{}).Error)
+}
+
+// attempt reserves one try of a backoff limit (LoginAccount) before the
+// expensive check it guards, and reports the wait instead when a delay is
+// running. The try is counted as a failure up front, so that concurrent
+// tries see its delay at once and a burst cannot slip through together;
+// reset forgets the failures when the try succeeds.
+//
+// The row is changed by compare-and-set on its previous values, which
+// works alike on SQLite and PostgreSQL; a try that keeps losing the race
+// to other tries of the same key waits a second.
+func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	if l.off() {
+		return 0, nil
+	}
+	for range 4 {
+		now := t.now().UnixMilli()
+		var rows []Throttle
+		if err := t.db.WithContext(ctx).Where("bucket = ?", key).Limit(1).Find(&rows).Error; err != nil {
+			return 0, dbError(err)
+		}
+		var old Throttle
+		found := len(rows) == 1
+		if found {
+			old = rows[0]
+			if old.BlockedUntil > now {
+				return time.Duration(old.BlockedUntil-now) * time.Millisecond, nil
+			}
+		}
+		next := Throttle{Key: key, WindowStart: old.WindowStart, Count: old.Count + 1}
+		if !found || old.WindowStart <= now-l.Window.Milliseconds() {
+			next.WindowStart, next.Count = now, 1
+		}
+		if next.Count >= l.Max {
+			next.BlockedUntil = next.WindowStart + l.Window.Milliseconds()
+		} else if d := l.delayAfter(next.Count); d > 0 {
+			next.BlockedUntil = now + d.Milliseconds()
+		}
+		var res *gorm.DB
+		if !found {
+			res = t.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&next)
+		} else {
+			res = t.db.WithContext(ctx).Model(&Throttle{}).
+				Where("bucket = ? AND window_start = ? AND count = ? AND blocked_until = ?",
+					key, old.WindowStart, old.Count, old.BlockedUntil).
+				Updates(map[string]any{"window_start": next.WindowStart, "count": next.Count, "blocked_until": next.BlockedUntil})
+		}
+		if res.Error != nil {
+			return 0, dbError(res.Error)
+		}
+		if res.RowsAffected == 1 {
+			return 0, nil
+		}
+	}
+	return time.Second, nil
+}
+
+// throttle counts an event for key and turns a wait into a 429.
+func (s *Service) throttle(ctx context.Context, key string, l Limit) error {
+	wait, err := s.limits.hit(ctx, key, l)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
+	return nil
+}
+
+// throttleRefresh applies RefreshSession. A reuse past the grace window is
+// never throttled: it must revoke the session at once.
+func (s *Service) throttleRefresh(ctx context.Context, sess *Session) error {
+	return s.throttle(ctx, "refresh:session:"+sess.ID, s.o.Limits.RefreshSession)
+}
+
+// guardTokenGuess runs consume, the use of a one-time token a client sent
+// (confirmation, password reset), under the client's TokenGuessIP limit: a
+// client over it gets 429 before the token is looked at, and a consume
+// that fails with invalid counts as a guess.
+func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error, consume func() error) error {
+	key := "guess:ip:" + cl.IP
+	if wait, err := s.limits.check(ctx, key, s.o.Limits.TokenGuessIP); err != nil {
+		return err
+	} else if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
+	err := consume()
+	if errors.Is(err, invalid) {
+		if _, ferr := s.limits.failure(ctx, key, s.o.Limits.TokenGuessIP); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
+// loginThrottleKey is the LoginAccount bucket of what a client typed as
+// its login: the email or username key that findLogin would look up, else
+// the raw text, hashed so that the table holds no addresses.
+func loginThrottleKey(login string) string {
+	norm := "raw:" + login
+	if _, key, err := canonicalEmail(login); err == nil && strings.Contains(login, "@") {
+		norm = "email:" + key
+	} else if _, key, err := canonicalUsername(login); err == nil {
+		norm = "username:" + key
+	}
+	sum := sha256.Sum256([]byte(norm))
+	return "login:account:" + hex.EncodeToString(sum[:])
 }

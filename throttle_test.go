@@ -1,0 +1,312 @@
+package authgin
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
+)
+
+func TestLimitDelayAfter(t *testing.T) {
+	l := DefaultLimits().LoginAccount
+	want := map[int64]time.Duration{1: 0, 4: 0, 5: time.Second, 6: 2 * time.Second, 7: 4 * time.Second,
+		14: 512 * time.Second, 15: 15 * time.Minute, 99: 15 * time.Minute, 1 << 40: 15 * time.Minute}
+	for n, d := range want {
+		if got := l.delayAfter(n); got != d {
+			t.Errorf("delayAfter(%d) = %s, want %s", n, got, d)
+		}
+	}
+	if d := (Limit{Max: 10, Window: time.Hour, Delay: time.Second, MaxDelay: time.Minute}).delayAfter(1); d != time.Second {
+		t.Errorf("Free 0: first failure waits %s, want 1s", d)
+	}
+	if d := (Limit{Max: 10, Window: time.Hour}).delayAfter(9); d != 0 {
+		t.Errorf("counting limit delays %s", d)
+	}
+}
+
+func TestLimitsValidated(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	for _, tc := range []struct {
+		l    Limits
+		want string
+	}{
+		{Limits{RegisterIP: Limit{Max: 5}}, "Options.Limits.RegisterIP: Window must be positive"},
+		{Limits{LoginAccount: Limit{Max: 5, Window: time.Hour, Delay: time.Minute, MaxDelay: time.Second}}, "Options.Limits.LoginAccount: MaxDelay"},
+		{Limits{TokenGuessIP: Limit{Window: time.Hour}}, "Options.Limits.TokenGuessIP: Max must be positive"},
+		{Limits{ResetMailIP: Limit{Max: 1, Window: time.Hour, Lockout: -1}}, "Options.Limits.ResetMailIP"},
+	} {
+		_, err := Register(gin.New().Group("/"), Options{DB: db, Secret: testSecret, BaseURL: "https://app.example", Limits: tc.l})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want %q", tc.l, err, tc.want)
+		}
+	}
+	// Max < 0 turns a limit off; zero limits take the defaults.
+	o, err := Options{DB: db, Secret: testSecret, BaseURL: "https://app.example",
+		Limits: Limits{RegisterIP: Limit{Max: -1}}}.withDefaults()
+	if err != nil || o.Limits.RegisterIP.Max != -1 || o.Limits.LoginAccount != DefaultLimits().LoginAccount {
+		t.Fatalf("%+v %v", o.Limits, err)
+	}
+}
+
+// loginSeq makes one login and returns what a client can observe of it:
+// status, Retry-After and body.
+func loginSeq(c *client, login, password string) string {
+	r := c.post("/login", map[string]string{"login": login, "password": password})
+	return strconv.Itoa(r.status) + " " + r.header.Get("Retry-After") + " " + string(r.raw)
+}
+
+// TestLoginAccountBackoff: consecutive failures on one login name slow
+// further tries down with doubling delays; the right password after a
+// delay gets in and forgets the failures; an unknown name behaves
+// identically.
+func TestLoginAccountBackoff(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.LoginIP = Limit{Max: -1} })
+		e.client().register("vic@example.com", "vic", "correct horse battery")
+		c := e.client()
+		const pw = "correct horse battery"
+		// The same sequence for the real account and an unknown one.
+		for _, login := range []string{"vic", "nobody", "vic@example.com"} {
+			var seq []string
+			for range 5 {
+				seq = append(seq, loginSeq(c, login, "wrong password"))
+			}
+			for _, wait := range []int{1, 2, 4, 8} {
+				// During the delay even the right password is refused, before
+				// any hashing.
+				seq = append(seq, loginSeq(c, login, pw))
+				e.clock.Advance(time.Duration(wait)*time.Second - time.Millisecond)
+				seq = append(seq, loginSeq(c, login, pw))
+				e.clock.Advance(time.Millisecond)
+				seq = append(seq, loginSeq(c, login, "wrong password"))
+			}
+			got := strings.Join(seq, "\n")
+			want := strings.Repeat("401  {\"code\":\"invalid_credentials\",\"detail\":\"Invalid credentials\"}\n", 5)
+			tooMany := "429 %d {\"code\":\"too_many_requests\",\"detail\":\"Too many requests\"}\n"
+			for _, wait := range []int{1, 2, 4, 8} {
+				want += strings.NewReplacer("%d", strconv.Itoa(wait)).Replace(tooMany)
+				want += strings.NewReplacer("%d", "1").Replace(tooMany) // 1 ms left, rounded up
+				want += "401  {\"code\":\"invalid_credentials\",\"detail\":\"Invalid credentials\"}\n"
+			}
+			if got+"\n" != want {
+				t.Fatalf("%s:\n%s\nwant\n%s", login, got, want)
+			}
+		}
+		// After the delay (it ran out while the other names were tried) the
+		// right password gets in and resets the count.
+		wantStatus(t, c.post("/login", map[string]string{"login": "vic", "password": pw}), 200)
+		for range 4 {
+			wantStatus(t, c.post("/login", map[string]string{"login": "vic", "password": "wrong"}), 401)
+		}
+		wantStatus(t, c.post("/login", map[string]string{"login": "vic", "password": pw}), 200)
+		// The email spelling has its own count (an attacker learns nothing
+		// about which names share an account): still in its delay.
+		wantStatus(t, c.post("/login", map[string]string{"login": "VIC@example.com", "password": pw}), 429)
+		// No address is stored in the throttle table.
+		var rows []Throttle
+		db.Find(&rows)
+		for _, r := range rows {
+			if strings.Contains(r.Key, "vic") || strings.Contains(r.Key, "nobody") {
+				t.Fatalf("throttle key %q names the login", r.Key)
+			}
+		}
+	})
+}
+
+// TestLoginAccountCap: the delay stops doubling at 15 minutes; 100
+// failures in 24 hours make tries wait for the rest of that day; then the
+// right password still gets in.
+func TestLoginAccountCap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.LoginIP = Limit{Max: -1} })
+		e.client().register("cap@example.com", "cap", "correct horse battery")
+		c := e.client()
+		start := e.clock.Now()
+		maxWait := 0
+		wrong := func() *response { return c.post("/login", map[string]string{"login": "cap", "password": "wrong"}) }
+		for failures := 1; failures <= 100; failures++ {
+			wantStatus(t, wrong(), 401)
+			if failures < 5 {
+				continue
+			}
+			r := wrong() // during the delay: refused, not counted
+			wantError(t, r, 429, "too_many_requests", "")
+			wait, _ := strconv.Atoi(r.header.Get("Retry-After"))
+			if failures < 100 {
+				maxWait = max(maxWait, wait)
+				if wait > 900 {
+					t.Fatalf("failure %d: Retry-After %d over the 15-minute cap", failures, wait)
+				}
+			} else if want := int((start.Add(24*time.Hour).Sub(e.clock.Now()) + time.Second - 1) / time.Second); wait != want || wait <= 900 {
+				t.Fatalf("after 100 failures Retry-After %d, want the rest of the window %d", wait, want)
+			}
+			e.clock.Advance(time.Duration(wait) * time.Second)
+		}
+		if maxWait != 900 {
+			t.Fatalf("largest delay %d s, want 900", maxWait)
+		}
+		var th Throttle
+		db.Where("bucket = ?", loginThrottleKey("cap")).First(&th)
+		if th.Count != 100 {
+			t.Fatalf("count %d, want 100", th.Count)
+		}
+		wantStatus(t, c.post("/login", map[string]string{"login": "cap", "password": "correct horse battery"}), 200)
+	})
+}
+
+// TestLoginAccountAcrossIPs: the per-account count is shared by every
+// client IP (a distributed guesser gains nothing).
+func TestLoginAccountAcrossIPs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.client().register("ipx@example.com", "ipx", "correct horse battery")
+		svc := e.auth.Service()
+		ctx := context.Background()
+		for i := range 5 {
+			_, _, err := svc.Login(ctx, LoginInput{Login: "ipx", Password: "wrong"}, Client{IP: "198.51.100." + strconv.Itoa(i)})
+			if !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("try %d: %v", i, err)
+			}
+		}
+		_, _, err := svc.Login(ctx, LoginInput{Login: "ipx", Password: "correct horse battery"}, Client{IP: "203.0.113.9"})
+		var e429 *Error
+		if !errors.As(err, &e429) || e429.Status != 429 || e429.RetryAfter != time.Second {
+			t.Fatalf("sixth try from a fresh IP: %v", err)
+		}
+	})
+}
+
+func TestRegisterIPThrottle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.RegisterIP = Limit{Max: 3, Window: time.Hour} })
+		c := e.client()
+		c.register("r1@example.com", "reg1", "correct horse battery")
+		wantStatus(t, c.post("/register", map[string]string{"email": "bad"}), 400) // failures count too
+		c.register("r2@example.com", "reg2", "correct horse battery")
+		r := c.post("/register", map[string]string{"email": "r3@example.com", "username": "reg3",
+			"password1": "correct horse battery", "password2": "correct horse battery"})
+		wantError(t, r, 429, "too_many_requests", "")
+		if r.header.Get("Retry-After") != "3600" {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+		e.clock.Advance(40 * time.Minute)
+		if r := c.post("/register", map[string]string{}); r.header.Get("Retry-After") != "1200" {
+			t.Fatalf("Retry-After %q, want 1200", r.header.Get("Retry-After"))
+		}
+		e.clock.Advance(20 * time.Minute)
+		c.register("r3@example.com", "reg3", "correct horse battery")
+	})
+}
+
+func TestRefreshSessionThrottle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.RefreshSession = Limit{Max: 3, Window: time.Minute} })
+		a := e.client()
+		a.register("rs@example.com", "rsx", "correct horse battery")
+		b := e.client()
+		wantStatus(t, b.post("/login", map[string]string{"login": "rsx", "password": "correct horse battery"}), 200)
+		for range 3 {
+			wantStatus(t, a.post("/token/refresh", nil), 200)
+		}
+		r := a.post("/token/refresh", nil)
+		wantError(t, r, 429, "too_many_requests", "")
+		if r.header.Get("Retry-After") != "60" {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+		// Per session: the other login of the same user is unaffected.
+		wantStatus(t, b.post("/token/refresh", nil), 200)
+		// Unknown refresh tokens are 401, never counted against anyone.
+		x := e.client()
+		x.hdr.Set("Cookie", "refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+		wantError(t, x.post("/token/refresh", nil), 401, "invalid_token", "")
+		e.clock.Advance(time.Minute)
+		wantStatus(t, a.post("/token/refresh", nil), 200)
+	})
+}
+
+func TestTokenGuessThrottle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) {
+			o.Limits.TokenGuessIP = Limit{Max: 3, Window: 10 * time.Minute, Lockout: 10 * time.Minute}
+		})
+		e.client().register("tg@example.com", "tgx", "correct horse battery")
+		token := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
+		g := e.client()
+		for i := range 3 {
+			wantError(t, g.post("/confirm/guess"+strconv.Itoa(i), nil), 403, "invalid_confirmation_token", "")
+		}
+		// Over the limit even the right token waits, and is not used up.
+		r := g.post("/confirm/"+token, nil)
+		wantError(t, r, 429, "too_many_requests", "")
+		if r.header.Get("Retry-After") != "600" {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+		e.clock.Advance(10 * time.Minute)
+		wantStatus(t, g.post("/confirm/"+token, nil), 200)
+		if !e.account("tgx").Confirmed {
+			t.Fatal("not confirmed")
+		}
+	})
+}
+
+func TestConfirmMailIPThrottle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.ConfirmMailIP = Limit{Max: 3, Window: time.Hour} })
+		a, b := e.client(), e.client()
+		a.register("cm1@example.com", "cm1", "correct horse battery")
+		b.register("cm2@example.com", "cm2", "correct horse battery")
+		wantStatus(t, a.post("/confirm", nil), 200)
+		wantStatus(t, a.post("/confirm", nil), 200)
+		wantStatus(t, b.post("/confirm", nil), 200)
+		// A fourth mail from the same IP, for a user under their own limit.
+		r := b.post("/confirm", nil)
+		wantError(t, r, 429, "too_many_requests", "")
+		if r.header.Get("Retry-After") != "3600" {
+			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+		}
+	})
+}
+
+// TestAttemptConcurrent: a burst of tries on one login name at the moment
+// a delay applies lets exactly one through (compare-and-set), on every
+// backend.
+func TestAttemptConcurrent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		if err := db.AutoMigrate(models()...); err != nil {
+			t.Fatal(err)
+		}
+		clock := newFakeClock()
+		thr := &throttler{db: db, now: clock.Now}
+		l := Limit{Max: 100, Window: time.Hour, Free: 1, Delay: time.Minute, MaxDelay: time.Hour}
+		const n = 20
+		waits := make(chan time.Duration, n)
+		errs := make(chan error, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				w, err := thr.attempt(context.Background(), "login:account:burst", l)
+				waits <- w
+				errs <- err
+			}()
+		}
+		close(start)
+		through := 0
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			if <-waits == 0 {
+				through++
+			}
+		}
+		if through != 1 {
+			t.Fatalf("%d tries got through, want 1", through)
+		}
+	})
+}
