@@ -237,11 +237,18 @@ func TestTokenGuessThrottle(t *testing.T) {
 		e.client().register("tg@example.com", "tgx", "correct horse battery")
 		token := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
 		g := e.client()
-		for i := range 3 {
+		// Confirmation and reset tokens share the count.
+		for i := range 2 {
 			wantError(t, g.post("/confirm/guess"+strconv.Itoa(i), nil), 403, "invalid_confirmation_token", "")
 		}
+		pw := map[string]string{"password1": "new horse battery", "password2": "new horse battery"}
+		r := g.post("/password/guess", pw)
+		if r.status != 404 || r.str("code") != ErrInvalidResetToken.Code {
+			t.Fatalf("reset guess: %d %s", r.status, r.raw)
+		}
+		wantError(t, g.post("/password/guess2", pw), 429, "too_many_requests", "")
 		// Over the limit even the right token waits, and is not used up.
-		r := g.post("/confirm/"+token, nil)
+		r = g.post("/confirm/"+token, nil)
 		wantError(t, r, 429, "too_many_requests", "")
 		if r.header.Get("Retry-After") != "600" {
 			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
