@@ -563,7 +563,8 @@ func TestLogoutKillsRotatedFamily(t *testing.T) {
 
 func TestEventsRoute(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		e := newEnv(t, db)
+		// 24 quick failures on one account: the per-account backoff is off.
+		e := newEnv(t, db, func(o *Options) { o.Limits.LoginAccount = Limit{Max: -1} })
 		c := e.client()
 		id := int64(c.register("ev@example.com", "eventee", "correct horse battery").json["id"].(float64))
 		c.hdr.Set("User-Agent", "tester/2")
