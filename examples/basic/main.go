@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -85,6 +86,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if spec := os.Getenv("AUTHGIN_ADMIN"); spec != "" {
+		if err := ensureAdmin(ctx, auth, spec, log); err != nil {
+			auth.Close(context.Background())
+			return err
+		}
+	}
 
 	api := r.Group("/api", auth.RequireUser())
 	api.GET("/me", func(c *gin.Context) {
@@ -108,6 +115,26 @@ func run(ctx context.Context, log *slog.Logger) error {
 		log.Warn("basic: shutdown", "err", err)
 	}
 	return auth.Close(shutdown)
+}
+
+// ensureAdmin creates or promotes the admin named by AUTHGIN_ADMIN
+// ("email:username:password"; the password may contain colons).
+func ensureAdmin(ctx context.Context, auth *authgin.Auth, spec string, log *slog.Logger) error {
+	email, rest, ok1 := strings.Cut(spec, ":")
+	username, password, ok2 := strings.Cut(rest, ":")
+	if !ok1 || !ok2 || email == "" || username == "" || password == "" {
+		return errors.New("AUTHGIN_ADMIN must be email:username:password")
+	}
+	acct, created, err := auth.Service().EnsureAdmin(ctx, email, username, password)
+	if err != nil {
+		return fmt.Errorf("AUTHGIN_ADMIN: %w", err)
+	}
+	if created {
+		log.Info("basic: admin account created", "id", acct.ID, "username", acct.Username)
+	} else {
+		log.Info("basic: admin account ready (existing account, password unchanged)", "id", acct.ID, "username", acct.Username)
+	}
+	return nil
 }
 
 // smtpMailer configures SMTP from SMTP_HOST, SMTP_PORT, SMTP_USERNAME,
