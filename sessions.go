@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 )
@@ -296,27 +297,30 @@ type sessionState struct {
 	UserID     int64
 	ExpiresAt  time.Time
 	LastUsedAt time.Time
-	RevokedAt  *time.Time
+	RevokedAt  sql.NullTime
 	Banned     bool
-	CutoffMS   *int64
+	CutoffMS   sql.NullInt64
 }
 
 // sessionState reads a session, its user's ban flag and the blackout in
 // one round trip: two primary-key lookups and a one-row subquery. Nil
-// when the session or its user does not exist.
+// when the session or its user does not exist. It scans into plain
+// values rather than through GORM's reflection: it runs on every request
+// in strict mode.
 func (s *store) sessionState(ctx context.Context, sid string) (*sessionState, error) {
-	var rows []sessionState
-	err := s.db.WithContext(ctx).Raw(`SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
-  (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?) AS cutoff_ms
+	row := s.db.WithContext(ctx).Raw(`SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
+  (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.id = ?`, blackoutRow, sid).Scan(&rows).Error
+WHERE s.id = ?`, blackoutRow, sid).Row()
+	var st sessionState
+	err := row.Scan(&st.UserID, &st.ExpiresAt, &st.LastUsedAt, &st.RevokedAt, &st.Banned, &st.CutoffMS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, dbError(err)
 	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return &rows[0], nil
+	return &st, nil
 }
 
 // verifySession is strict mode's check of an access token: its session is
@@ -331,11 +335,11 @@ func (s *Service) verifySession(ctx context.Context, c *AccessClaims) error {
 	if err != nil {
 		return err
 	}
-	if st == nil || st.UserID != c.ID || st.Banned || st.RevokedAt != nil ||
+	if st == nil || st.UserID != c.ID || st.Banned || st.RevokedAt.Valid ||
 		!now.Before(st.ExpiresAt) || !now.Before(st.LastUsedAt.Add(s.o.RefreshIdleTTL)) {
 		return ErrUnauthorized
 	}
-	if st.CutoffMS != nil && issuedBeforeBlackout(c.IssuedAt, *st.CutoffMS) {
+	if st.CutoffMS.Valid && issuedBeforeBlackout(c.IssuedAt, st.CutoffMS.Int64) {
 		return ErrUnauthorized
 	}
 	s.strict.put(c.SessionID, c.ID, now)
