@@ -25,6 +25,8 @@ type handlers struct {
 	cookies cookies
 	now     func() time.Time
 	log     *slog.Logger
+	// user is RequireUser, for routes that authenticate only some requests.
+	user gin.HandlerFunc
 }
 
 func (h *handlers) fail(c *gin.Context, err error) { abortError(c, h.log, err) }

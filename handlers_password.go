@@ -11,7 +11,9 @@ import (
 func (h *handlers) mountPassword(g *gin.RouterGroup, user gin.HandlerFunc) {
 	g.POST("/forgot_password", h.forgotPassword)
 	g.GET("/password", user, h.passwordStatus)
-	g.POST("/password", user, h.setPassword)
+	// With a "token" in the body: reset (keeps the token out of access
+	// logs); otherwise (authenticated): set a first password.
+	g.POST("/password", h.resetOrSetPassword)
 	g.POST("/password/:token", h.resetPassword)
 	g.PUT("/password", user, h.changePassword)
 }
@@ -51,20 +53,6 @@ func (h *handlers) passwordStatus(c *gin.Context) {
 		status = "change"
 	}
 	c.JSON(http.StatusOK, gin.H{"status": status})
-}
-
-func (h *handlers) setPassword(c *gin.Context) {
-	u, _ := CurrentUser(c)
-	var in SetPasswordInput
-	if err := bindJSON(c, &in); err != nil {
-		h.fail(c, err)
-		return
-	}
-	if err := h.svc.SetPassword(c.Request.Context(), u, in, clientOf(c)); err != nil {
-		h.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, nil)
 }
 
 func (h *handlers) resetPassword(c *gin.Context) {

@@ -33,6 +33,8 @@ type Auth struct {
 	o    Options
 	svc  *Service
 	csrf *http.CrossOriginProtection
+	// probe checks the engine's trusted proxies once (clientip.go).
+	probe proxyProbe
 }
 
 // Register validates o, migrates the schema (unless o.SkipMigration),
@@ -90,7 +92,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 // mount registers the routes on g (paths as in authx).
 func (a *Auth) mount(g *gin.RouterGroup) {
 	// A child group, so that the app's group gains no middleware.
-	g = g.Group("", a.crossOriginGuard())
+	g = g.Group("", a.proxyCheck(), a.crossOriginGuard())
 	h := &handlers{
 		svc: a.svc,
 		cookies: cookies{
@@ -101,6 +103,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 		log: a.o.Logger,
 	}
 	user := a.RequireUser()
+	h.user = user
 	admin := a.RequireAdmin()
 	g.POST("/register", h.register)
 	g.POST("/login", h.login)
@@ -108,7 +111,9 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.POST("/token", user, h.token)
 	g.POST("/token/refresh", h.refresh)
 	g.GET("/confirm", user, h.confirmationStatus)
-	g.POST("/confirm", user, h.requestConfirmation)
+	// With a {"token"} body: confirm (keeps the token out of access logs);
+	// otherwise (authenticated): send a new confirmation mail.
+	g.POST("/confirm", h.confirmOrRequest)
 	g.POST("/confirm/:token", h.confirmEmail)
 	g.POST("/:id/change_username", user, h.changeUsername)
 	h.mountPassword(g, user)
