@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgin/authgin"
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 )
 
 // cheapArgon keeps account set-up fast where hashing is not measured.
@@ -30,6 +31,7 @@ var cheapArgon = authgin.Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1,
 type authginApp struct {
 	r          *gin.Engine
 	auth       *authgin.Auth
+	pool       countingPool  // the database under it
 	roundTrips *atomic.Int64 // database round trips
 }
 
@@ -42,6 +44,13 @@ func newAuthginApp(tb testing.TB, o authgin.Options) authginApp {
 	if sqlDB, err := db.DB(); err == nil {
 		tb.Cleanup(func() { sqlDB.Close() })
 	}
+	return newAuthginAppOn(tb, db, o)
+}
+
+// newAuthginAppOn mounts authgin on db, counting its round trips.
+func newAuthginAppOn(tb testing.TB, db *gorm.DB, o authgin.Options) authginApp {
+	tb.Helper()
+	trips := countRoundTrips(tb, db)
 	quiet := slog.New(slog.DiscardHandler)
 	o.DB, o.Secret, o.BaseURL, o.Logger = db, secret, "https://app.example", quiet
 	o.Mailer = authgin.LogMailer{Logger: quiet}
@@ -51,7 +60,7 @@ func newAuthginApp(tb testing.TB, o authgin.Options) authginApp {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { auth.Close(context.Background()) })
-	return authginApp{r: r, auth: auth, roundTrips: countRoundTrips(tb, db).n}
+	return authginApp{r: r, auth: auth, pool: trips, roundTrips: trips.n}
 }
 
 // register creates an account through the plugin's service and returns its
@@ -66,34 +75,46 @@ func (a authginApp) register(tb testing.TB, name, password string) string {
 }
 
 func (a authginApp) tryRegister(name, password string) (string, error) {
+	toks, err := a.signUp(name, password)
+	return toks.Access, err
+}
+
+// signUp registers name through the service and returns its tokens.
+func (a authginApp) signUp(name, password string) (authgin.Tokens, error) {
 	_, toks, err := a.auth.Service().Register(context.Background(), authgin.RegisterInput{
 		Email: name + "@example.com", Username: name, Password1: password, Password2: password,
 	}, authgin.Client{IP: "127.0.0.1", UserAgent: "bench"})
 	if err != nil {
-		return "", fmt.Errorf("register %s: %w", name, err)
+		return authgin.Tokens{}, fmt.Errorf("register %s: %w", name, err)
 	}
-	return toks.Access, nil
+	return toks, nil
 }
 
 // authginTokens signs n distinct access tokens in authgin's format (what
 // the plugin issues) with the benchmark's key: the "new token" traffic.
 func authginTokens(n int) []string {
-	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	now := time.Now().Unix()
 	out := make([]string, n)
 	for i := range out {
-		payload, _ := json.Marshal(authgin.AccessClaims{
+		out[i] = signClaims(authgin.AccessClaims{
 			ID: int64(i + 1), Username: fmt.Sprintf("user%d", i+1), Permissions: []string{},
 			Type: "access", Subject: strconv.Itoa(i + 1), SessionID: fmt.Sprintf("session-%d", i),
 			Issuer: "authgin", Audience: "authgin", IssuedAt: now, NotBefore: now, ExpiresAt: now + 3600,
 		})
-		signing := header + "." + base64.RawURLEncoding.EncodeToString(payload)
-		mac := hmac.New(sha256.New, secret)
-		mac.Write([]byte(signing))
-		out[i] = signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 	}
 	return out
 }
+
+// signClaims encodes and signs claims exactly as authgin's HS256 issuer.
+func signClaims(c authgin.AccessClaims) string {
+	payload, _ := json.Marshal(c)
+	signing := authginHeader + "." + base64.RawURLEncoding.EncodeToString(payload)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+var authginHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 
 // newTokenPool is larger than authgin's verified-token cache, so every
 // request of the "new" case misses it.

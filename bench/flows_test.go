@@ -1,0 +1,425 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authgin/authgin"
+	"golang.org/x/crypto/argon2"
+)
+
+// BenchmarkFlows measures refresh (with rotation) and register (cheap
+// argon2id) through authgin's service against raw database/sql twins that
+// run the same statements on the same tables, at 1 and 8 concurrent
+// clients. Each raw case runs first; the authgin case after it reports
+// x-raw, its throughput over the raw twin's.
+func BenchmarkFlows(b *testing.B) {
+	for _, fb := range flowBackends(b) {
+		for _, flow := range []string{"refresh", "register"} {
+			for _, clients := range []int{1, 8} {
+				var rawRates []float64
+				for _, impl := range []string{"raw", "authgin"} {
+					name := fmt.Sprintf("%s/%s/clients=%d/%s", fb.name, flow, clients, impl)
+					b.Run(name, func(b *testing.B) {
+						ops := fb.clients(b, flow, impl, clients)
+						rate := runClients(b, ops, fb.app.pool.n)
+						if impl == "raw" {
+							rawRates = append(rawRates, rate)
+						} else if len(rawRates) > 0 {
+							b.ReportMetric(rate/median(rawRates), "x-raw")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// flowBackend is authgin on one database, plus the raw twin's statements.
+type flowBackend struct {
+	name string
+	app  authginApp
+	sql  rawSQL
+	seq  *atomic.Int64 // unique names across runs of a case
+}
+
+func flowBackends(b *testing.B) []flowBackend {
+	o := authgin.Options{Argon2: cheapArgon, Limits: unthrottled()}
+	db, err := authgin.OpenSQLite(filepath.Join(b.TempDir(), "flows.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// BENCH_SQLITE_CONNS=n caps the SQLite pool (open and idle), to compare
+	// pool sizes.
+	if n, err := strconv.Atoi(os.Getenv("BENCH_SQLITE_CONNS")); err == nil {
+		sqlDB, _ := db.DB()
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+	}
+	out := []flowBackend{{name: "sqlite", app: newAuthginAppOn(b, db, o), sql: newRawSQL(false)}}
+	if dsn := os.Getenv("AUTHGIN_TEST_POSTGRES_DSN"); dsn != "" {
+		pg, err := authgin.OpenPostgres(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, flowBackend{name: "postgres", app: newAuthginAppOn(b, pg, o), sql: newRawSQL(true)})
+	}
+	for i := range out {
+		b.Cleanup(func() { out[i].app.pool.db.Close() })
+		out[i].seq = new(atomic.Int64)
+	}
+	return out
+}
+
+// runClients runs b.N operations spread over the clients (one goroutine
+// each) and reports throughput and round trips per operation.
+func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atomic.Int64) float64 {
+	ctx := context.Background()
+	var next atomic.Int64
+	errs := make([]error, len(ops))
+	var wg sync.WaitGroup
+	before := trips.Load()
+	b.ResetTimer()
+	for i, op := range ops {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				if err := op(ctx); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "ops/s")
+	b.ReportMetric(float64(trips.Load()-before)/float64(b.N), "roundtrips/op")
+	return rate
+}
+
+// clients returns one operation per client for flow and impl. Refresh
+// clients each hold their own session (registered beforehand) and follow
+// its rotation; register clients each come from their own IP.
+func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(context.Context) error {
+	svc := fb.app.auth.Service()
+	ops := make([]func(context.Context) error, n)
+	for i := range ops {
+		cl := authgin.Client{IP: fmt.Sprintf("10.0.0.%d", i+1), UserAgent: "bench"}
+		switch flow + "/" + impl {
+		case "refresh/authgin", "refresh/raw":
+			toks, err := fb.app.signUp(fb.name+"r"+strconv.FormatInt(fb.seq.Add(1), 10)+runID, "correct horse battery staple")
+			if err != nil {
+				b.Fatal(err)
+			}
+			token := toks.Refresh
+			if impl == "raw" {
+				ops[i] = func(ctx context.Context) (err error) {
+					token, err = fb.sql.refresh(ctx, fb.app.pool, token, cl)
+					return err
+				}
+				continue
+			}
+			ops[i] = func(ctx context.Context) error {
+				t, err := svc.Refresh(ctx, token, cl)
+				token = t.Refresh
+				return err
+			}
+		case "register/authgin":
+			ops[i] = func(ctx context.Context) error {
+				name := fb.name + "a" + strconv.FormatInt(fb.seq.Add(1), 10) + runID
+				_, _, err := svc.Register(ctx, authgin.RegisterInput{
+					Email: name + "@example.com", Username: name,
+					Password1: "correct horse battery staple", Password2: "correct horse battery staple",
+				}, cl)
+				return err
+			}
+		case "register/raw":
+			ops[i] = func(ctx context.Context) error {
+				name := fb.name + "w" + strconv.FormatInt(fb.seq.Add(1), 10) + runID
+				return fb.sql.register(ctx, fb.app.pool, name, "correct horse battery staple", cl)
+			}
+		}
+	}
+	return ops
+}
+
+// runID keeps names unique across runs on a reused PostgreSQL database.
+var runID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2]
+}
+
+// rawSQL is the hand-written twin: the statements authgin runs for refresh
+// and register (captured with the round-trip counter), in database/sql.
+type rawSQL struct {
+	throttle, refreshToken, session, blackout, user            string
+	touchSession, consumeToken, insertToken                    string
+	usersTaken, insertUser, insertSession, retireConfirmations string
+	insertConfirmation, insertEvent                            string
+}
+
+func newRawSQL(postgres bool) rawSQL {
+	q := rawSQL{
+		throttle: `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
+ON CONFLICT (bucket) DO UPDATE SET
+  count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
+  window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
+RETURNING bucket, window_start, count, blocked_until`,
+		refreshToken: `SELECT token_hash, session_id, user_id, created_at, consumed_at FROM refresh_tokens WHERE token_hash = ? LIMIT 1`,
+		session:      `SELECT id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at FROM sessions WHERE id = ? LIMIT 1`,
+		blackout:     `SELECT id, cutoff_ms, set_by FROM blackouts WHERE id = ? LIMIT 1`,
+		user: `SELECT id, email, email_key, username, username_key, password_hash, permissions, confirmed, banned,
+  created_at, updated_at, last_login_at FROM users WHERE id = ? LIMIT 1`,
+		touchSession: `UPDATE sessions SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		consumeToken: `UPDATE refresh_tokens SET consumed_at = ? WHERE token_hash = ? AND consumed_at IS NULL`,
+		insertToken:  `INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at, consumed_at) VALUES (?, ?, ?, ?, ?)`,
+		usersTaken:   `SELECT email_key, username_key FROM users WHERE email_key = ? OR username_key = ? LIMIT 2`,
+		insertUser: `INSERT INTO users (email, email_key, username, username_key, password_hash, permissions, confirmed, banned,
+  created_at, updated_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		insertSession:       `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		retireConfirmations: `UPDATE email_confirmations SET used_at = ? WHERE user_id = ? AND used_at IS NULL`,
+		insertConfirmation:  `INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		insertEvent: `INSERT INTO security_events (user_id, event, actor_id, session_id, ip, user_agent, detail, created_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	}
+	if postgres {
+		for _, s := range []*string{&q.throttle, &q.refreshToken, &q.session, &q.blackout, &q.user, &q.touchSession,
+			&q.consumeToken, &q.insertToken, &q.usersTaken, &q.insertUser, &q.insertSession, &q.retireConfirmations,
+			&q.insertConfirmation, &q.insertEvent} {
+			*s = dollarParams(*s)
+		}
+	}
+	return q
+}
+
+// dollarParams numbers ? placeholders for PostgreSQL.
+func dollarParams(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (q rawSQL) hit(ctx context.Context, p countingPool, key string, window time.Duration, now time.Time) error {
+	ms := now.UnixMilli()
+	start := ms - window.Milliseconds()
+	var bucket string
+	var ws, count, blocked int64
+	return p.QueryRowContext(ctx, q.throttle, key, ms, start, ms, start, ms, ms).Scan(&bucket, &ws, &count, &blocked)
+}
+
+// refresh rotates token: look up token, session, blackout and user, count
+// the refresh, then touch the session, consume the token and store its
+// successor in one transaction, and sign an access token.
+func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl authgin.Client) (string, error) {
+	hash := hashHex(token)
+	var rt struct {
+		hash, sid string
+		uid       int64
+		created   time.Time
+		consumed  sql.NullTime
+	}
+	if err := p.QueryRowContext(ctx, q.refreshToken, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed); err != nil {
+		return "", fmt.Errorf("refresh token: %w", err)
+	}
+	var s struct {
+		id, ip, ua                 string
+		uid                        int64
+		created, lastUsed, expires time.Time
+		revoked                    sql.NullTime
+	}
+	if err := p.QueryRowContext(ctx, q.session, rt.sid).Scan(&s.id, &s.uid, &s.created, &s.lastUsed, &s.expires, &s.ip, &s.ua, &s.revoked); err != nil {
+		return "", fmt.Errorf("session: %w", err)
+	}
+	var bid int
+	var cutoff, setBy int64
+	if err := p.QueryRowContext(ctx, q.blackout, 1).Scan(&bid, &cutoff, &setBy); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("blackout: %w", err)
+	}
+	u, err := q.loadUser(ctx, p, s.uid)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	if rt.consumed.Valid || s.revoked.Valid || !now.Before(s.expires) || u.banned {
+		return "", errors.New("raw refresh: token not live")
+	}
+	if err := q.hit(ctx, p, "refresh:session:"+s.id, time.Minute, now); err != nil {
+		return "", fmt.Errorf("throttle: %w", err)
+	}
+	successor, successorHash := opaqueToken()
+	err = inTx(ctx, p, func(tx *countingTx) error {
+		if err := execOne(ctx, tx, q.touchSession, now, s.id); err != nil {
+			return err
+		}
+		if err := execOne(ctx, tx, q.consumeToken, now, hash); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, q.insertToken, successorHash, s.id, s.uid, now, nil)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	signAccess(u.id, u.username, s.id, now)
+	return successor, nil
+}
+
+type rawUser struct {
+	id                                     int64
+	email, emailKey, username, usernameKey string
+	passwordHash, permissions              string
+	confirmed, banned                      bool
+	created, updated                       time.Time
+	lastLogin                              sql.NullTime
+}
+
+func (q rawSQL) loadUser(ctx context.Context, p countingPool, id int64) (rawUser, error) {
+	var u rawUser
+	err := p.QueryRowContext(ctx, q.user, id).Scan(&u.id, &u.email, &u.emailKey, &u.username, &u.usernameKey,
+		&u.passwordHash, &u.permissions, &u.confirmed, &u.banned, &u.created, &u.updated, &u.lastLogin)
+	if err != nil {
+		return u, fmt.Errorf("user: %w", err)
+	}
+	return u, nil
+}
+
+// register counts the attempt, checks that the names are free, hashes the
+// password, creates the user, its session, refresh token and confirmation
+// in one transaction, records the event and signs an access token.
+func (q rawSQL) register(ctx context.Context, p countingPool, name, password string, cl authgin.Client) error {
+	now := time.Now().UTC()
+	if err := q.hit(ctx, p, "register:ip:"+cl.IP, time.Minute, now); err != nil {
+		return fmt.Errorf("throttle: %w", err)
+	}
+	email := strings.ToLower(name + "@example.com")
+	key := strings.ToLower(name)
+	rows, err := p.QueryContext(ctx, q.usersTaken, email, key)
+	if err != nil {
+		return err
+	}
+	taken := rows.Next()
+	rows.Close()
+	if taken {
+		return errors.New("raw register: name taken")
+	}
+	hash := phcHash(password)
+	sid, _ := opaqueToken()
+	_, refreshHash := opaqueToken()
+	_, confirmHash := opaqueToken()
+	var uid int64
+	err = inTx(ctx, p, func(tx *countingTx) error {
+		if err := tx.QueryRowContext(ctx, q.insertUser, email, email, name, key, hash, "[]", false, false, now, now, nil).Scan(&uid); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q.insertSession, sid, uid, now, now, now.Add(30*24*time.Hour), cl.IP, cl.UserAgent, nil); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q.insertToken, refreshHash, sid, uid, now, nil); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q.retireConfirmations, now, uid); err != nil {
+			return err
+		}
+		var cid int64
+		return tx.QueryRowContext(ctx, q.insertConfirmation, uid, email, confirmHash, now, now.Add(48*time.Hour), nil).Scan(&cid)
+	})
+	if err != nil {
+		return err
+	}
+	var eid int64
+	if err := p.QueryRowContext(ctx, q.insertEvent, uid, "register", 0, sid, cl.IP, cl.UserAgent, "", now).Scan(&eid); err != nil {
+		return fmt.Errorf("event: %w", err)
+	}
+	signAccess(uid, name, sid, now)
+	return nil
+}
+
+func inTx(ctx context.Context, p countingPool, fn func(tx *countingTx) error) error {
+	tx, err := p.beginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// execOne runs a statement that must change exactly one row.
+func execOne(ctx context.Context, tx *countingTx, q string, args ...any) error {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("raw: %d rows changed, want 1 (%v)", n, err)
+	}
+	return nil
+}
+
+// opaqueToken is authgin's refresh/confirmation token: 256 random bits,
+// stored as hex SHA-256.
+func opaqueToken() (token, hash string) {
+	token = base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	return token, hashHex(token)
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// phcHash is argon2id at the benchmark's cheap parameters in PHC form.
+func phcHash(password string) string {
+	p := cheapArgon
+	salt := randomBytes(int(p.SaltLength))
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", p.Memory, p.Iterations, p.Parallelism,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// signAccess signs an access token as authgin does.
+func signAccess(id int64, username, sid string, now time.Time) string {
+	return signClaims(authgin.AccessClaims{
+		ID: id, Username: username, Permissions: []string{}, Type: "access", Subject: strconv.FormatInt(id, 10),
+		SessionID: sid, Issuer: "authgin", Audience: "authgin",
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), ExpiresAt: now.Add(15 * time.Minute).Unix(),
+	})
+}
