@@ -22,6 +22,8 @@ type Service struct {
 	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
+	// resetEcho evens out forgot_password's response times (timing.go).
+	resetEcho latencyEcho
 	// blackout is the blackout as the stateless middleware sees it; strict
 	// caches strict-mode session checks (nil: no cache).
 	blackout *blackoutCache
