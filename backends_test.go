@@ -28,6 +28,16 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {
 	}
 }
 
+// forEachBackendDatabase is forEachBackend for tests that need several
+// independent connection pools (app instances) on one isolated database:
+// open returns a new pool each time it is called.
+func forEachBackendDatabase(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *gorm.DB)) {
+	t.Helper()
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { fn(t, newTestDatabase(t, backend)) })
+	}
+}
+
 // openTestDB opens a fresh, isolated database of the given backend
 // ("sqlite" or "postgres"), closed and dropped when the test ends.
 func openTestDB(t *testing.T, backend string) *gorm.DB {

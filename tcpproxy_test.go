@@ -1,24 +1,32 @@
 package authgin
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
 )
 
-// tcpProxy forwards TCP connections from a loopback port to target, and can
-// cut every connection (and refuse new ones) and be restored: a database
+// tcpProxy forwards TCP connections from a loopback port to target. It can
+// cut every connection and refuse new ones (a server that is down), hang
+// (a network that silently drops everything) and be restored: a database
 // that goes away and comes back, without stopping a server.
 type tcpProxy struct {
 	ln     net.Listener
 	target string
 
 	mu    sync.Mutex
-	down  bool
+	mode  proxyMode
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
+
+type proxyMode int
+
+const (
+	proxyUp      proxyMode = iota
+	proxyRefuse            // close every connection at once
+	proxyHang              // keep connections open, deliver nothing
+)
 
 // startTCPProxy listens on 127.0.0.1 and forwards to target until the
 // test ends.
@@ -33,7 +41,7 @@ func startTCPProxy(t *testing.T, target string) *tcpProxy {
 	go p.serve()
 	t.Cleanup(func() {
 		ln.Close()
-		p.Cut()
+		p.set(proxyRefuse)
 		p.wg.Wait()
 	})
 	return p
@@ -42,22 +50,33 @@ func startTCPProxy(t *testing.T, target string) *tcpProxy {
 // Addr is the proxy's host:port.
 func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
 
-// Cut closes every forwarded connection and refuses new ones.
-func (p *tcpProxy) Cut() {
+// Cut closes every connection and refuses new ones.
+func (p *tcpProxy) Cut() { p.set(proxyRefuse) }
+
+// Hang keeps connections open but delivers no byte either way, and holds
+// new connections the same way.
+func (p *tcpProxy) Hang() { p.set(proxyHang) }
+
+// Restore closes the connections left from a cut or hang (their protocol
+// state is lost) and forwards new connections again.
+func (p *tcpProxy) Restore() { p.set(proxyUp) }
+
+func (p *tcpProxy) set(m proxyMode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
+	p.mode = m
+	if m != proxyHang {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
 	}
-	clear(p.conns)
 }
 
-// Restore accepts and forwards connections again.
-func (p *tcpProxy) Restore() {
+func (p *tcpProxy) current() proxyMode {
 	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	return p.mode
 }
 
 func (p *tcpProxy) serve() {
@@ -75,15 +94,24 @@ func (p *tcpProxy) serve() {
 	}
 }
 
-// track registers c unless the proxy is down.
+// track registers c, or reports false when the proxy refuses connections.
 func (p *tcpProxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.down {
+	if p.mode == proxyRefuse {
 		return false
 	}
 	p.conns[c] = struct{}{}
 	return true
+}
+
+func (p *tcpProxy) untrack(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		delete(p.conns, c)
+		c.Close()
+	}
 }
 
 func (p *tcpProxy) forward(client net.Conn) {
@@ -91,27 +119,44 @@ func (p *tcpProxy) forward(client net.Conn) {
 		client.Close()
 		return
 	}
+	if p.current() == proxyHang {
+		// Hold the connection, dropping what it sends, until it is cut
+		// or restored.
+		buf := make([]byte, 512)
+		for {
+			if _, err := client.Read(buf); err != nil {
+				p.untrack(client)
+				return
+			}
+		}
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil || !p.track(server) {
-		client.Close()
+		p.untrack(client)
 		if server != nil {
 			server.Close()
 		}
 		return
 	}
-	done := make(chan struct{}, 2)
+	var wg sync.WaitGroup
 	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
-		done <- struct{}{}
+		defer wg.Done()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && p.current() != proxyHang {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		p.untrack(dst, src)
 	}
+	wg.Add(2)
 	go pipe(server, client)
 	go pipe(client, server)
-	<-done
-	<-done
-	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
-	p.mu.Unlock()
+	wg.Wait()
 }

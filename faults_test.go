@@ -1,0 +1,194 @@
+package authgin
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// faultUser is a registered, logged-in user whose client keeps its cookies.
+type faultUser struct {
+	c     *client
+	id    int64
+	token string // the confirmation token of the registration mail
+}
+
+func newFaultUser(t *testing.T, e *testEnv, name string) faultUser {
+	t.Helper()
+	c := e.client()
+	// A hung request fails the test instead of hanging it.
+	c.hc.Timeout = time.Minute
+	r := c.register(name+"@example.com", name, "correct horse battery")
+	id, _ := r.json["id"].(float64)
+	token := linkToken(t, e.mail.wait(t, e.mail.count()).Text, "/confirm?token=")
+	return faultUser{c: c, id: int64(id), token: token}
+}
+
+// wantDatabaseDown checks that every route that needs the database answers
+// 503 unavailable, and that what needs no database (stateless RequireUser,
+// the token's claims) keeps serving.
+func wantDatabaseDown(t *testing.T, u faultUser) {
+	t.Helper()
+	anon := u.c.e.client()
+	anon.hc.Timeout = time.Minute
+	routes := []struct {
+		name string
+		do   func() *response
+	}{
+		{"register", func() *response {
+			return anon.post("/register", map[string]string{"email": "new@example.com", "username": "newbie",
+				"password1": "correct horse battery", "password2": "correct horse battery"})
+		}},
+		{"login", func() *response {
+			return anon.post("/login", map[string]string{"login": u.c.e.t.Name(), "password": "correct horse battery"})
+		}},
+		{"token/refresh", func() *response { return u.c.post("/token/refresh", nil) }},
+		{"GET confirm", func() *response { return u.c.do("GET", testBase+"/confirm", nil) }},
+		{"POST confirm", func() *response { return u.c.post("/confirm", nil) }},
+		{"confirm/{token}", func() *response { return anon.post("/confirm/"+u.token, nil) }},
+		{"change_username", func() *response {
+			return u.c.post(fmt.Sprintf("/%d/change_username", u.id), map[string]string{"username": "renamed"})
+		}},
+		{"logout", func() *response { return u.c.post("/logout", nil) }},
+	}
+	for _, rt := range routes {
+		r := rt.do()
+		if r.status != 503 || r.str("code") != "unavailable" {
+			t.Errorf("%s with the database down: %d %s, want 503 unavailable", rt.name, r.status, r.raw)
+		}
+	}
+	wantStatus(t, u.c.do("GET", "/api/me", nil), 200)
+	wantStatus(t, u.c.post("/token", nil), 200)
+}
+
+// wantDatabaseBack checks that the routes work again.
+func wantDatabaseBack(t *testing.T, u faultUser, name string) {
+	t.Helper()
+	wantStatus(t, u.c.post("/token/refresh", nil), 200)
+	r := u.c.do("GET", testBase+"/confirm", nil)
+	wantStatus(t, r, 200)
+	wantStatus(t, u.c.e.client().post("/confirm/"+u.token, nil), 200)
+	wantStatus(t, u.c.post(fmt.Sprintf("/%d/change_username", u.id), map[string]string{"username": name + "_2"}), 200)
+	wantStatus(t, u.c.post("/logout", nil), 200)
+	wantStatus(t, u.c.post("/login", map[string]string{"login": name + "_2", "password": "correct horse battery"}), 200)
+	u.c.e.client().register(name+"-later@example.com", name+"_later", "correct horse battery")
+}
+
+// A closed pool (the app shutting down, or a pool the app closed by
+// mistake) is a 503 on every backend.
+func TestDatabaseClosedPool(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		u := newFaultUser(t, e, "cal")
+		closeDB(db)
+		wantDatabaseDown(t, u)
+	})
+}
+
+// PostgreSQL going away, refusing connections or silently hanging, gives
+// 503 within Options.DBTimeout, and the plugin recovers by itself when the
+// database comes back: no restart.
+func TestDatabaseDownPostgres(t *testing.T) {
+	for _, mode := range []string{"refused", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			dsn := postgresTestSchema(t)
+			pg, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := startTCPProxy(t, pg.Host)
+			db, err := OpenPostgres(postgresDSNVia(t, dsn, proxy.Addr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeOnCleanup(t, db)
+			e := newEnv(t, db, func(o *Options) { o.DBTimeout = 500 * time.Millisecond })
+			name := "dee" + mode
+			u := newFaultUser(t, e, name)
+			for round := range 2 {
+				if mode == "refused" {
+					proxy.Cut()
+				} else {
+					proxy.Hang()
+				}
+				wantDatabaseDown(t, u)
+				proxy.Restore()
+				wantDatabaseBack(t, u, name+strconv.Itoa(round))
+				u = newFaultUser(t, e, name+"r"+strconv.Itoa(round))
+			}
+		})
+	}
+}
+
+// NUL bytes and invalid UTF-8 in any field are a 400 on every backend
+// (PostgreSQL refuses NUL with SQLSTATE 22021: that must never be a 500).
+func TestNULAndInvalidUTF8(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		u := newFaultUser(t, e, "eve")
+		c := u.c
+		good := map[string]string{"email": "zed@example.com", "username": "zed",
+			"password1": "correct horse battery", "password2": "correct horse battery"}
+		bads := map[string]string{"NUL": "a\x00b", "NUL only": "\x00", "invalid UTF-8": "a\xffb", "overlong": "\xc0\xaf"}
+		jsonBody := func(fields map[string]string, field, bad string) string {
+			var parts []string
+			for k, v := range fields {
+				s := strconv.Quote(v)
+				if k == field {
+					// Raw bytes, not JSON escapes, so that invalid UTF-8
+					// reaches the server as it is; NUL as \u0000.
+					s = `"` + strings.ReplaceAll(bad, "\x00", `\u0000`) + `"`
+				}
+				parts = append(parts, strconv.Quote(k)+":"+s)
+			}
+			return "{" + strings.Join(parts, ",") + "}"
+		}
+		for badName, bad := range bads {
+			for _, field := range []string{"email", "username", "password1", "password2", "captcha"} {
+				fields := map[string]string{"captcha": ""}
+				for k, v := range good {
+					fields[k] = v
+				}
+				if field == "password1" || field == "password2" {
+					fields["password1"], fields["password2"] = "correct horse"+bad, "correct horse"+bad
+				}
+				r := e.client().post("/register", jsonBody(fields, field, bad))
+				if r.status != 400 {
+					t.Errorf("register %s in %s: %d %s, want 400", badName, field, r.status, r.raw)
+				}
+			}
+			for _, field := range []string{"login", "password"} {
+				fields := map[string]string{"login": "eve", "password": "correct horse battery"}
+				r := e.client().post("/login", jsonBody(fields, field, bad))
+				if r.status != 400 {
+					t.Errorf("login %s in %s: %d %s, want 400", badName, field, r.status, r.raw)
+				}
+			}
+			r := c.post(fmt.Sprintf("/%d/change_username", u.id), jsonBody(map[string]string{"username": "x"}, "username", bad))
+			if r.status != 400 {
+				t.Errorf("change_username %s: %d %s, want 400", badName, r.status, r.raw)
+			}
+			// Path parameters: the confirm token is an unknown token (403);
+			// an id is not a number.
+			esc := url.PathEscape(bad)
+			if r := e.client().post("/confirm/"+esc, nil); r.status != 403 && r.status != 400 {
+				t.Errorf("confirm/{%s}: %d %s, want 400 or 403", badName, r.status, r.raw)
+			}
+			if r := c.post("/"+esc+"/change_username", map[string]string{"username": "x"}); r.status >= 500 || r.status < 400 {
+				t.Errorf("{%s}/change_username: %d %s, want 4xx", badName, r.status, r.raw)
+			}
+		}
+		// Nothing was stored, and the user can still log in.
+		var n int64
+		db.Model(&Account{}).Count(&n)
+		if n != 1 {
+			t.Fatalf("%d accounts, want 1", n)
+		}
+		wantStatus(t, e.client().post("/login", map[string]string{"login": "eve", "password": "correct horse battery"}), 200)
+	})
+}
