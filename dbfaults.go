@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
@@ -112,4 +113,15 @@ func isUnavailable(err error) bool {
 	// pgx reports a connection it gave up on (closed, broken mid-query) with
 	// errors that are safe to retry or timeouts.
 	return pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+}
+
+// dbDeadline bounds one database call by d (no bound when d is 0), so that
+// a database that stops answering, e.g. behind a network that drops
+// packets, fails the call as unavailable instead of holding the request
+// (and a pooled connection) forever.
+func dbDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }

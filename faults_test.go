@@ -107,10 +107,14 @@ func TestDatabaseDownPostgres(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeOnCleanup(t, db)
-			e := newEnv(t, db, func(o *Options) { o.DBTimeout = 500 * time.Millisecond })
+			e := newEnv(t, db, func(o *Options) { o.DBTimeout = time.Second })
 			name := "dee" + mode
 			u := newFaultUser(t, e, name)
-			for round := range 2 {
+			rounds := 2 // down, back, down again, back again
+			if mode == "hang" {
+				rounds = 1 // every call waits out DBTimeout
+			}
+			for round := range rounds {
 				if mode == "refused" {
 					proxy.Cut()
 				} else {

@@ -61,7 +61,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		return nil, err
 	}
 	a := &Auth{o: o, csrf: csrf}
-	st := &store{db: o.DB}
+	st := &store{db: o.DB, timeout: o.DBTimeout}
 	if !o.SkipMigration {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -74,7 +74,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		st:     st,
 		tokens: toks,
 		hasher: newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout),
-		limits: &throttler{db: o.DB, now: o.Now},
+		limits: &throttler{db: o.DB, now: o.Now, timeout: o.DBTimeout},
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
 		mails:  mails,
 		captcha: &captchaVerifier{

@@ -37,15 +37,18 @@ func dbError(err error) error {
 
 // store is the GORM layer: every query the service runs.
 type store struct {
-	db *gorm.DB
+	db      *gorm.DB
+	timeout time.Duration // bounds each call (Options.DBTimeout); 0 inside a transaction
 }
 
 func (s *store) migrate(ctx context.Context) error {
-	return dbError(s.db.WithContext(ctx).AutoMigrate(models()...))
+	return dbError(migrateSchema(ctx, s.db))
 }
 
 // tx runs fn in a transaction.
 func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		return fn(&store{db: db})
 	})
@@ -62,6 +65,8 @@ func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
 // first loads the single row matching query into dst; found is false when
 // there is none.
 func (s *store) first(ctx context.Context, dst any, query string, args ...any) (found bool, err error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	res := s.db.WithContext(ctx).Where(query, args...).Limit(1).Find(dst)
 	if res.Error != nil {
 		return false, dbError(res.Error)
@@ -93,6 +98,8 @@ func (s *store) accountByKey(ctx context.Context, column, key string) (*Account,
 
 // existingKey reports whether an email or username key is taken, and which.
 func (s *store) existingKey(ctx context.Context, emailKey, usernameKey string) (emailTaken, usernameTaken bool, err error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	var rows []Account
 	err = s.db.WithContext(ctx).Select("email_key", "username_key").
 		Where("email_key = ? OR username_key = ?", emailKey, usernameKey).Limit(2).Find(&rows).Error
@@ -107,12 +114,16 @@ func (s *store) existingKey(ctx context.Context, emailKey, usernameKey string) (
 }
 
 func (s *store) create(ctx context.Context, v any) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	return dbError(s.db.WithContext(ctx).Create(v).Error)
 }
 
 // update sets columns on the rows of model matching query and returns how
 // many rows changed.
 func (s *store) update(ctx context.Context, model any, values map[string]any, query string, args ...any) (int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	res := s.db.WithContext(ctx).Model(model).Where(query, args...).Updates(values)
 	return res.RowsAffected, dbError(res.Error)
 }
@@ -135,6 +146,8 @@ func (s *store) sessionByRefresh(ctx context.Context, hash string) (*RefreshToke
 // revokeSessions revokes every live session of a user except keep (empty:
 // none kept) and returns the number revoked.
 func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, now time.Time) (int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	q := s.db.WithContext(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
 	if keep != "" {
 		q = q.Where("id <> ?", keep)
@@ -146,6 +159,8 @@ func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, n
 // lockAccount serialises concurrent changes to one account on backends
 // that support row locks; SQLite serialises writers anyway.
 func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	var a Account
 	q := s.db.WithContext(ctx)
 	if s.db.Dialector.Name() == "postgres" {

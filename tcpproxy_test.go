@@ -23,9 +23,9 @@ type tcpProxy struct {
 type proxyMode int
 
 const (
-	proxyUp      proxyMode = iota
-	proxyRefuse            // close every connection at once
-	proxyHang              // keep connections open, deliver nothing
+	proxyUp     proxyMode = iota
+	proxyRefuse           // close every connection at once
+	proxyHang             // keep connections open, deliver nothing
 )
 
 // startTCPProxy listens on 127.0.0.1 and forwards to target until the

@@ -155,8 +155,9 @@ func (l Limit) delayAfter(n int64) time.Duration {
 
 // throttler keeps rate-limit counters in the Throttle table.
 type throttler struct {
-	db  *gorm.DB
-	now func() time.Time
+	db      *gorm.DB
+	now     func() time.Time
+	timeout time.Duration // bounds each call (Options.DBTimeout)
 }
 
 // hit counts one event for key and reports how long the caller must wait
@@ -179,6 +180,8 @@ func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int6
 	if l.off() {
 		return 0, nil
 	}
+	ctx, cancel := dbDeadline(ctx, t.timeout)
+	defer cancel()
 	now := t.now().UnixMilli()
 	windowStart := now - l.Window.Milliseconds()
 	var row Throttle
@@ -225,6 +228,8 @@ func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Durati
 	if l.off() {
 		return 0, nil
 	}
+	ctx, cancel := dbDeadline(ctx, t.timeout)
+	defer cancel()
 	var rows []Throttle
 	if err := t.db.WithContext(ctx).Where("bucket = ?", key).Limit(1).Find(&rows).Error; err != nil {
 		return 0, dbError(err)
@@ -246,6 +251,8 @@ func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Durati
 // undo takes back one event counted by hit, e.g. when the mail the event
 // paid for could not be sent.
 func (t *throttler) undo(ctx context.Context, key string) error {
+	ctx, cancel := dbDeadline(ctx, t.timeout)
+	defer cancel()
 	err := t.db.WithContext(ctx).Model(&Throttle{}).
 		Where("bucket = ? AND count > 0", key).
 		Update("count", gorm.Expr("count - 1")).Error
@@ -254,6 +261,8 @@ func (t *throttler) undo(ctx context.Context, key string) error {
 
 // reset forgets key, e.g. after a successful login.
 func (t *throttler) reset(ctx context.Context, key string) error {
+	ctx, cancel := dbDeadline(ctx, t.timeout)
+	defer cancel()
 	return dbError(t.db.WithContext(ctx).Where("bucket = ?", key).Delete(&Throttle{}).Error)
 }
 
@@ -270,6 +279,8 @@ func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Dura
 	if l.off() {
 		return 0, nil
 	}
+	ctx, cancel := dbDeadline(ctx, t.timeout)
+	defer cancel()
 	for range 4 {
 		now := t.now().UnixMilli()
 		var rows []Throttle

@@ -21,9 +21,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/authgin/authgin"
 )
@@ -171,7 +169,7 @@ func smtpMailer() (authgin.Mailer, error) {
 func openDB(url string) (*gorm.DB, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return gorm.Open(postgres.Open(url), &gorm.Config{Logger: logger.Discard, SkipDefaultTransaction: true})
+		return authgin.OpenPostgres(url)
 	case strings.HasPrefix(url, "sqlite://"):
 		return authgin.OpenSQLite(strings.TrimPrefix(url, "sqlite://"))
 	case strings.HasPrefix(url, "sqlite:"):
