@@ -34,6 +34,8 @@ type Blacklist struct {
 
 // Blacklist lists the banned users.
 func (s *Service) Blacklist(ctx context.Context) (Blacklist, error) {
+	ctx, cancel := dbDeadline(ctx, s.st.timeout)
+	defer cancel()
 	db := s.st.db.WithContext(ctx)
 	out := Blacklist{Global: []UserRef{}, Current: []UserRef{}}
 	if err := db.Model(&Account{}).Select("id", "username").Where("banned = ?", true).Order("id").Find(&out.Global).Error; err != nil {
@@ -312,6 +314,8 @@ func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[P
 	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 {
 		return Page[Profile]{}, ErrInvalidInput.withDetail("Invalid username filter")
 	}
+	ctx, cancel := dbDeadline(ctx, s.st.timeout)
+	defer cancel()
 	db := s.st.db.WithContext(ctx).Model(&Account{})
 	if q.ID != 0 {
 		db = db.Where("id = ?", q.ID)

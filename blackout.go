@@ -46,6 +46,8 @@ func (s *store) blackoutCutoff(ctx context.Context) (int64, error) {
 }
 
 func (s *store) setBlackout(ctx context.Context, cutoffMS, by int64) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "id"}}, DoUpdates: clause.AssignmentColumns([]string{"cutoff_ms", "set_by"}),
 	}).Create(&Blackout{ID: blackoutRow, CutoffMS: cutoffMS, SetBy: by}).Error
@@ -53,6 +55,8 @@ func (s *store) setBlackout(ctx context.Context, cutoffMS, by int64) error {
 }
 
 func (s *store) deleteBlackout(ctx context.Context) (int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	res := s.db.WithContext(ctx).Where("id = ?", blackoutRow).Delete(&Blackout{})
 	return res.RowsAffected, dbError(res.Error)
 }

@@ -102,6 +102,8 @@ func (s *Service) Events(ctx context.Context, actor User, userID int64, p int) (
 	if err := checkPage(p); err != nil {
 		return Page[SecurityEvent]{}, err
 	}
+	ctx, cancel := dbDeadline(ctx, s.st.timeout)
+	defer cancel()
 	db := s.st.db.WithContext(ctx)
 	var n int64
 	if err := db.Model(&SecurityEvent{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {

@@ -13,9 +13,10 @@ import (
 
 // faultUser is a registered, logged-in user whose client keeps its cookies.
 type faultUser struct {
-	c     *client
-	id    int64
-	token string // the confirmation token of the registration mail
+	c      *client
+	id     int64
+	target int64  // another user, for the admin routes
+	token  string // the confirmation token of the registration mail
 }
 
 func newFaultUser(t *testing.T, e *testEnv, name string) faultUser {
@@ -26,7 +27,15 @@ func newFaultUser(t *testing.T, e *testEnv, name string) faultUser {
 	r := c.register(name+"@example.com", name, "correct horse battery")
 	id, _ := r.json["id"].(float64)
 	token := linkToken(t, e.mail.wait(t, e.mail.count()).Text, "/confirm?token=")
-	return faultUser{c: c, id: int64(id), token: token}
+	// An admin, so that the admin routes are exercised too: refresh reads
+	// the new permissions.
+	if err := e.db.Model(&Account{}).Where("id = ?", int64(id)).Update("permissions", Permissions{PermissionAdmin}).Error; err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, c.post("/token/refresh", nil), 200)
+	target := e.client().register(name+"-target@example.com", name+"_target", "correct horse battery")
+	targetID, _ := target.json["id"].(float64)
+	return faultUser{c: c, id: int64(id), target: int64(targetID), token: token}
 }
 
 // wantDatabaseDown checks that every route that needs the database answers
@@ -54,6 +63,36 @@ func wantDatabaseDown(t *testing.T, u faultUser) {
 		{"change_username", func() *response {
 			return u.c.post(fmt.Sprintf("/%d/change_username", u.id), map[string]string{"username": "renamed"})
 		}},
+		{"forgot_password", func() *response {
+			return anon.post("/forgot_password", map[string]string{"email": "someone@example.com"})
+		}},
+		{"GET password", func() *response { return u.c.do("GET", testBase+"/password", nil) }},
+		{"POST password", func() *response {
+			return u.c.post("/password", map[string]string{"password1": "another good passphrase", "password2": "another good passphrase"})
+		}},
+		{"PUT password", func() *response {
+			return u.c.do("PUT", testBase+"/password", map[string]string{"old_password": "correct horse battery",
+				"password1": "another good passphrase", "password2": "another good passphrase"})
+		}},
+		{"password/{token}", func() *response {
+			return anon.post("/password/"+strings.Repeat("A", 43), map[string]string{"password1": "another good passphrase", "password2": "another good passphrase"})
+		}},
+		{"GET sessions", func() *response { return u.c.do("GET", testBase+"/sessions", nil) }},
+		{"DELETE sessions/{id}", func() *response { return u.c.do("DELETE", testBase+"/sessions/"+strings.Repeat("A", 43), nil) }},
+		{"logout_all", func() *response { return u.c.post("/logout_all", nil) }},
+		{"events", func() *response { return u.c.do("GET", testBase+"/events", nil) }},
+		{"blacklist", func() *response { return u.c.do("GET", testBase+"/blacklist", nil) }},
+		{"{id}/blacklist", func() *response { return u.c.post(fmt.Sprintf("/%d/blacklist", u.target), nil) }},
+		{"{id}/kick", func() *response { return u.c.post(fmt.Sprintf("/%d/kick", u.target), nil) }},
+		{"GET blackout", func() *response { return u.c.do("GET", testBase+"/blackout", nil) }},
+		{"POST blackout", func() *response { return u.c.post("/blackout", nil) }},
+		{"DELETE blackout", func() *response { return u.c.do("DELETE", testBase+"/blackout", nil) }},
+		{"id_by_username", func() *response { return u.c.do("GET", testBase+"/id_by_username?username=someone", nil) }},
+		{"{id}/permissions", func() *response {
+			return u.c.post(fmt.Sprintf("/%d/permissions", u.target), map[string]any{"action": "add", "payload": []string{"reports"}})
+		}},
+		{"GET {id}", func() *response { return u.c.do("GET", fmt.Sprintf("%s/%d", testBase, u.target), nil) }},
+		{"search", func() *response { return u.c.do("GET", testBase+"?username=some", nil) }},
 		{"logout", func() *response { return u.c.post("/logout", nil) }},
 	}
 	for _, rt := range routes {
@@ -107,7 +146,12 @@ func TestDatabaseDownPostgres(t *testing.T) {
 				t.Fatal(err)
 			}
 			closeOnCleanup(t, db)
-			e := newEnv(t, db, func(o *Options) { o.DBTimeout = time.Second })
+			e := newEnv(t, db, func(o *Options) {
+				if mode == "hang" {
+					// Every call of a down route waits this out.
+					o.DBTimeout = 500 * time.Millisecond
+				}
+			})
 			name := "dee" + mode
 			u := newFaultUser(t, e, name)
 			rounds := 2 // down, back, down again, back again
@@ -177,6 +221,40 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 			if r.status != 400 {
 				t.Errorf("change_username %s: %d %s, want 400", badName, r.status, r.raw)
 			}
+			newPw := map[string]string{"password1": "another good passphrase", "password2": "another good passphrase"}
+			for _, req := range []struct {
+				name, method, path string
+				fields             map[string]string
+				field              string
+			}{
+				{"forgot_password", "POST", "/forgot_password", map[string]string{"email": "eve@example.com"}, "email"},
+				{"POST password", "POST", "/password", newPw, "password1"},
+				{"PUT password old", "PUT", "/password", map[string]string{"old_password": "correct horse battery",
+					"password1": "another good passphrase", "password2": "another good passphrase"}, "old_password"},
+				{"PUT password new", "PUT", "/password", map[string]string{"old_password": "correct horse battery",
+					"password1": "another good passphrase", "password2": "another good passphrase"}, "password1"},
+				{"password/{token}", "POST", "/password/" + strings.Repeat("A", 43), newPw, "password1"},
+			} {
+				r := c.do(req.method, testBase+req.path, jsonBody(req.fields, req.field, bad))
+				if r.status == 404 && r.str("code") == "invalid_reset_token" {
+					continue // the unknown token is checked first
+				}
+				if r.status != 400 {
+					t.Errorf("%s %s in %s: %d %s, want 400", req.name, badName, req.field, r.status, r.raw)
+				}
+			}
+			r = c.post(fmt.Sprintf("/%d/permissions", u.target), `{"action":"add","payload":["`+strings.ReplaceAll(bad, "\x00", `\u0000`)+`"]}`)
+			if r.status != 400 {
+				t.Errorf("permissions %s: %d %s, want 400", badName, r.status, r.raw)
+			}
+			// Admin query filters: NUL is a 4xx; other bytes may simply
+			// match nothing, but never reach the database as a 500.
+			for _, q := range []string{"/id_by_username?username=", "?username="} {
+				r := c.do("GET", testBase+q+url.QueryEscape(bad), nil)
+				if r.status >= 500 || (strings.Contains(bad, "\x00") && r.status < 400) {
+					t.Errorf("GET %s%s: %d %s", q, badName, r.status, r.raw)
+				}
+			}
 			// Path parameters: the confirm token is an unknown token (403);
 			// an id is not a number.
 			esc := url.PathEscape(bad)
@@ -190,8 +268,8 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 		// Nothing was stored, and the user can still log in.
 		var n int64
 		db.Model(&Account{}).Count(&n)
-		if n != 1 {
-			t.Fatalf("%d accounts, want 1", n)
+		if n != 2 {
+			t.Fatalf("%d accounts, want 2", n)
 		}
 		wantStatus(t, e.client().post("/login", map[string]string{"login": "eve", "password": "correct horse battery"}), 200)
 	})

@@ -100,10 +100,6 @@ func (h *handlers) register(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	if err := noNUL(in.Email, in.Username, in.Password1, in.Password2, in.Captcha); err != nil {
-		h.fail(c, err)
-		return
-	}
 	acct, t, err := h.svc.Register(c.Request.Context(), in, clientOf(c))
 	if err != nil {
 		h.fail(c, err)

@@ -1,6 +1,7 @@
 package authgin
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -29,17 +30,23 @@ func TestMigrationConcurrent(t *testing.T) {
 			pools[i] = open(t)
 		}
 		errs := make([]error, instances)
+		auths := make([]*Auth, instances)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range instances {
 			wg.Go(func() {
 				<-start
-				_, errs[i] = Register(gin.New().Group("/u"), Options{DB: pools[i], Secret: testSecret,
+				auths[i], errs[i] = Register(gin.New().Group("/u"), Options{DB: pools[i], Secret: testSecret,
 					BaseURL: "https://app.example", Argon2: cheapArgon2})
 			})
 		}
 		close(start)
 		wg.Wait()
+		for _, a := range auths {
+			if a != nil {
+				defer a.Close(context.Background())
+			}
+		}
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("instance %d: %v", i, err)
@@ -53,10 +60,12 @@ func TestMigrationConcurrent(t *testing.T) {
 // SkipMigration leaves the database alone.
 func TestSkipMigration(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		if _, err := Register(gin.New().Group("/u"), Options{DB: db, Secret: testSecret,
-			BaseURL: "https://app.example", Argon2: cheapArgon2, SkipMigration: true}); err != nil {
+		a, err := Register(gin.New().Group("/u"), Options{DB: db, Secret: testSecret,
+			BaseURL: "https://app.example", Argon2: cheapArgon2, SkipMigration: true})
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer a.Close(context.Background())
 		if db.Migrator().HasTable(&Account{}) || db.Migrator().HasTable(&Throttle{}) {
 			t.Fatal("SkipMigration created tables")
 		}

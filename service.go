@@ -88,6 +88,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	if in.Password1 != in.Password2 {
 		return nil, Tokens{}, ErrPasswordsMismatch
 	}
+	// Checked even when captchas are off: no field takes a NUL.
+	if err := noNUL(in.Captcha); err != nil {
+		return nil, Tokens{}, err
+	}
 	if s.o.RecaptchaSecret != "" && !s.o.Debug {
 		if err := s.captcha.verify(ctx, in.Captcha, cl.IP); err != nil {
 			return nil, Tokens{}, err

@@ -192,6 +192,8 @@ type SessionInfo struct {
 // current is the session id of the caller's token.
 func (s *Service) Sessions(ctx context.Context, userID int64, current string) ([]SessionInfo, error) {
 	now := s.now()
+	ctx, cancel := dbDeadline(ctx, s.st.timeout)
+	defer cancel()
 	var rows []Session
 	err := s.st.db.WithContext(ctx).
 		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?", userID, now, now.Add(-s.o.RefreshIdleTTL)).
