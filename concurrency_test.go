@@ -130,13 +130,14 @@ func TestConcurrentRegistrationsSameEmail(t *testing.T) {
 }
 
 // Concurrent failed logins from one IP all count: the throttle's increment
-// is one atomic upsert, with no lost update.
+// is one atomic upsert, with no lost update. Each names another (unknown)
+// account, so that only the per-IP limit is in play.
 func TestConcurrentFailedLoginsCount(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
 		e.client().register("pat@example.com", "pat", "correct horse battery")
 		st, bodies := concurrently(t, e, racers, "/login", func(i int) any {
-			return map[string]string{"login": "pat", "password": fmt.Sprintf("wrong password %d", i)}
+			return map[string]string{"login": fmt.Sprintf("nobody%d", i), "password": "wrong password"}
 		})
 		for i, s := range st {
 			if s != 401 || bodies[i]["code"] != "invalid_credentials" {

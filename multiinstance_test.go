@@ -30,7 +30,8 @@ func TestMultiInstance(t *testing.T) {
 				if i%2 == 1 {
 					c = tb
 				}
-				wantStatus(t, c.post("/login", map[string]string{"login": "max", "password": "wrong " + strconv.Itoa(i)}), 401)
+				// Unknown names, so that only the per-IP limit is in play.
+				wantStatus(t, c.post("/login", map[string]string{"login": "nobody" + strconv.Itoa(i), "password": "wrong password"}), 401)
 			}
 			right := map[string]string{"login": "max", "password": "correct horse battery"}
 			wantError(t, ta.post("/login", right), 429, "too_many_requests", "")
