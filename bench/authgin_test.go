@@ -44,6 +44,7 @@ func newAuthginApp(tb testing.TB, o authgin.Options) authginApp {
 	if sqlDB, err := db.DB(); err == nil {
 		tb.Cleanup(func() { sqlDB.Close() })
 	}
+	capSQLitePool(db)
 	return newAuthginAppOn(tb, db, o)
 }
 

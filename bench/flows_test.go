@@ -21,6 +21,7 @@ import (
 
 	"github.com/authgin/authgin"
 	"golang.org/x/crypto/argon2"
+	"gorm.io/gorm"
 )
 
 // BenchmarkFlows measures refresh (with rotation) and register (cheap
@@ -64,13 +65,7 @@ func flowBackends(b *testing.B) []flowBackend {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// BENCH_SQLITE_CONNS=n caps the SQLite pool (open and idle), to compare
-	// pool sizes.
-	if n, err := strconv.Atoi(os.Getenv("BENCH_SQLITE_CONNS")); err == nil {
-		sqlDB, _ := db.DB()
-		sqlDB.SetMaxOpenConns(n)
-		sqlDB.SetMaxIdleConns(n)
-	}
+	capSQLitePool(db)
 	out := []flowBackend{{name: "sqlite", app: newAuthginAppOn(b, db, o), sql: newRawSQL(false)}}
 	if dsn := os.Getenv("AUTHGIN_TEST_POSTGRES_DSN"); dsn != "" {
 		pg, err := authgin.OpenPostgres(dsn)
@@ -84,6 +79,16 @@ func flowBackends(b *testing.B) []flowBackend {
 		out[i].seq = new(atomic.Int64)
 	}
 	return out
+}
+
+// capSQLitePool applies BENCH_SQLITE_CONNS=n, a cap on the SQLite pool
+// (open and idle connections), to compare pool sizes.
+func capSQLitePool(db *gorm.DB) {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_SQLITE_CONNS")); err == nil {
+		sqlDB, _ := db.DB()
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+	}
 }
 
 // runClients runs b.N operations spread over the clients (one goroutine

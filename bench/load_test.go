@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -43,6 +44,18 @@ type loadResult struct {
 	ok, overflow, noRetryAfter, otherStatus, clientErrors atomic.Int64
 	probeFailures                                         atomic.Int64
 	probeLatencies                                        []time.Duration
+
+	mu     sync.Mutex
+	failed map[string]int // answers other than 200 by "status code"
+}
+
+// tally counts a non-200 answer by its status and error code.
+func (r *loadResult) tally(resp *http.Response, body []byte) {
+	var e struct{ Code string }
+	json.Unmarshal(body, &e)
+	r.mu.Lock()
+	r.failed[fmt.Sprintf("%d %s", resp.StatusCode, e.Code)]++
+	r.mu.Unlock()
 }
 
 // TestLoginLoad: 200 clients log in for 10 s at default argon2id cost while
@@ -70,12 +83,17 @@ func TestLoginLoad(t *testing.T) {
 	rate := float64(res.ok.Load()) / loadDuration.Seconds()
 	p99 := percentile(res.probeLatencies, 0.99)
 	rssBound := int64(baseRSSBoundMiB+srv.hashBound*hashMiB) * 1024
-	t.Logf("logins: %d ok (%.1f/s = %.2fx peak), %d overflow 503, %d other status, %d client errors",
-		res.ok.Load(), rate, rate/peak, res.overflow.Load(), res.otherStatus.Load(), res.clientErrors.Load())
+	t.Logf("logins: %d ok (%.1f/s = %.2fx peak), %d overflow 503, %d other status, %d client errors; failures by status and code: %v",
+		res.ok.Load(), rate, rate/peak, res.overflow.Load(), res.otherStatus.Load(), res.clientErrors.Load(), res.failed)
 	t.Logf("protected probe: %d requests, p50 %v, p99 %v, max %v, %d failures",
 		len(res.probeLatencies), percentile(res.probeLatencies, 0.5), p99,
 		percentile(res.probeLatencies, 1), res.probeFailures.Load())
 	t.Logf("peak RSS (VmHWM) %.1f MiB, bound %.1f MiB (64 + %d x 19)", float64(hwm)/1024, float64(rssBound)/1024, srv.hashBound)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mib := func(n uint64) float64 { return float64(n) / (1 << 20) }
+	t.Logf("Go memory now: sys %.1f MiB, heap sys %.1f, heap in use %.1f, released %.1f, stacks %.1f; %d GCs",
+		mib(ms.Sys), mib(ms.HeapSys), mib(ms.HeapInuse), mib(ms.HeapReleased), mib(ms.StackSys), ms.NumGC)
 
 	if rate < 0.9*peak {
 		t.Errorf("login throughput %.1f/s < 0.9 x peak hash rate %.1f/s", rate, peak)
@@ -97,7 +115,7 @@ func TestLoginLoad(t *testing.T) {
 // driveLogins runs the clients and the probe for loadDuration; responses
 // that complete after the window are not counted.
 func driveLogins(srv loginServer) *loadResult {
-	res := &loadResult{}
+	res := &loadResult{failed: map[string]int{}}
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: loadClients + 8},
 		Timeout:   time.Minute, // far beyond any sane answer: a hit is a failure
@@ -117,10 +135,13 @@ func driveLogins(srv loginServer) *loadResult {
 					}
 					continue
 				}
-				io.Copy(io.Discard, resp.Body)
+				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 				resp.Body.Close()
 				if late {
 					return
+				}
+				if resp.StatusCode != http.StatusOK {
+					res.tally(resp, msg)
 				}
 				switch resp.StatusCode {
 				case http.StatusOK:
