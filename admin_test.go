@@ -463,23 +463,24 @@ func TestBlackout(t *testing.T) {
 // TestBlackoutReachesOtherInstances: the background read carries a
 // blackout set elsewhere to this instance's stateless middleware.
 func TestBlackoutReachesOtherInstances(t *testing.T) {
-	db := openTestDB(t, "sqlite")
-	e := newEnv(t, db)
-	e2 := newEnv(t, db, func(o *Options) { o.BlackoutRefresh = 20 * time.Millisecond })
-	c := e.client()
-	c.register("far@example.com", "far", "correct horse battery")
-	access := c.jarCookie("/", "access_token")
-	e.clock.Advance(time.Second)
-	if _, err := e.auth.Service().SetBlackout(context.Background(), User{ID: 1}, Client{}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e2.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access).status != 401 {
-		if time.Now().After(deadline) {
-			t.Fatal("the blackout never reached the other instance")
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e2 := newEnv(t, db, func(o *Options) { o.BlackoutRefresh = 20 * time.Millisecond })
+		c := e.client()
+		c.register("far@example.com", "far", "correct horse battery")
+		access := c.jarCookie("/", "access_token")
+		e.clock.Advance(time.Second)
+		if _, err := e.auth.Service().SetBlackout(context.Background(), User{ID: 1}, Client{}); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		deadline := time.Now().Add(10 * time.Second)
+		for e2.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access).status != 401 {
+			if time.Now().After(deadline) {
+				t.Fatal("the blackout never reached the other instance")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
 
 func TestStrictMode(t *testing.T) {
@@ -563,33 +564,34 @@ func TestStrictMode(t *testing.T) {
 }
 
 func TestStrictCache(t *testing.T) {
-	db := openTestDB(t, "sqlite")
-	opt := func(o *Options) { o.Strict = true; o.StrictCacheTTL = time.Minute }
-	e1 := newEnv(t, db, opt)
-	e2 := newEnv(t, db, opt)
-	c := e1.client()
-	c.register("cache@example.com", "cache", "correct horse battery")
-	access := c.jarCookie("/", "access_token")
-	on := func(e *testEnv) *response {
-		return e.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access)
-	}
-	wantStatus(t, on(e1), 200)
-	wantStatus(t, on(e2), 200) // now cached on e2
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		opt := func(o *Options) { o.Strict = true; o.StrictCacheTTL = time.Minute }
+		e1 := newEnv(t, db, opt)
+		e2 := newEnv(t, db, opt)
+		c := e1.client()
+		c.register("cache@example.com", "cache", "correct horse battery")
+		access := c.jarCookie("/", "access_token")
+		on := func(e *testEnv) *response {
+			return e.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access)
+		}
+		wantStatus(t, on(e1), 200)
+		wantStatus(t, on(e2), 200) // now cached on e2
 
-	// Revoked through e1: e1 knows at once, e2 within the cache TTL.
-	wantStatus(t, c.post("/logout", nil), 200)
-	wantError(t, on(e1), 401, "unauthorized", "")
-	wantStatus(t, on(e2), 200)
-	e2.clock.Advance(time.Minute)
-	wantError(t, on(e2), 401, "unauthorized", "")
+		// Revoked through e1: e1 knows at once, e2 within the cache TTL.
+		wantStatus(t, c.post("/logout", nil), 200)
+		wantError(t, on(e1), 401, "unauthorized", "")
+		wantStatus(t, on(e2), 200)
+		e2.clock.Advance(time.Minute)
+		wantError(t, on(e2), 401, "unauthorized", "")
 
-	// Revocations through an instance clear its own cache.
-	c2 := e2.client()
-	wantStatus(t, c2.post("/login", map[string]string{"login": "cache", "password": "correct horse battery"}), 200)
-	access = c2.jarCookie("/", "access_token")
-	wantStatus(t, on(e2), 200)
-	wantStatus(t, c2.post("/logout_all", nil), 200)
-	wantError(t, on(e2), 401, "unauthorized", "")
+		// Revocations through an instance clear its own cache.
+		c2 := e2.client()
+		wantStatus(t, c2.post("/login", map[string]string{"login": "cache", "password": "correct horse battery"}), 200)
+		access = c2.jarCookie("/", "access_token")
+		wantStatus(t, on(e2), 200)
+		wantStatus(t, c2.post("/logout_all", nil), 200)
+		wantError(t, on(e2), 401, "unauthorized", "")
+	})
 }
 
 // TestHooksPanicking: a hook that panics is recovered and logged and never

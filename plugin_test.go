@@ -218,11 +218,13 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginUnknownUser404Option(t *testing.T) {
-	e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.NotFoundOnUnknownLogin = true })
-	c := e.client()
-	c.register("fred@example.com", "fred", "correct horse battery")
-	wantError(t, c.post("/login", map[string]string{"login": "nobody", "password": "x"}), 404, "user_not_found", "User not found")
-	wantError(t, c.post("/login", map[string]string{"login": "fred", "password": "wrong"}), 401, "invalid_credentials", "")
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.NotFoundOnUnknownLogin = true })
+		c := e.client()
+		c.register("fred@example.com", "fred", "correct horse battery")
+		wantError(t, c.post("/login", map[string]string{"login": "nobody", "password": "x"}), 404, "user_not_found", "User not found")
+		wantError(t, c.post("/login", map[string]string{"login": "fred", "password": "wrong"}), 401, "invalid_credentials", "")
+	})
 }
 
 func TestLoginBanned(t *testing.T) {
@@ -460,27 +462,31 @@ func TestConfirm(t *testing.T) {
 }
 
 func TestConfirmExpiry(t *testing.T) {
-	e := newEnv(t, openTestDB(t, "sqlite"))
-	e.client().register("ola@example.com", "ola", "correct horse battery")
-	token := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
-	e.clock.Advance(48*time.Hour + time.Second)
-	wantError(t, e.client().post("/confirm/"+token, nil), 403, "invalid_confirmation_token", "")
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.client().register("ola@example.com", "ola", "correct horse battery")
+		token := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
+		e.clock.Advance(48*time.Hour + time.Second)
+		wantError(t, e.client().post("/confirm/"+token, nil), 403, "invalid_confirmation_token", "")
+	})
 }
 
 func TestConfirmMailFailure(t *testing.T) {
-	e := newEnv(t, openTestDB(t, "sqlite"))
-	c := e.client()
-	c.register("pia@example.com", "pia", "correct horse battery")
-	e.mail.wait(t, 1)
-	e.mail.setFail(fmt.Errorf("smtp down"))
-	// A failed send is a 503 and does not use up the quota.
-	for i := 0; i < 3; i++ {
-		wantError(t, c.post("/confirm", nil), 503, "mail_unavailable", "")
-	}
-	e.mail.setFail(nil)
-	wantStatus(t, c.post("/confirm", nil), 200)
-	wantStatus(t, c.post("/confirm", nil), 200)
-	wantStatus(t, c.post("/confirm", nil), 429)
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		c := e.client()
+		c.register("pia@example.com", "pia", "correct horse battery")
+		e.mail.wait(t, 1)
+		e.mail.setFail(fmt.Errorf("smtp down"))
+		// A failed send is a 503 and does not use up the quota.
+		for i := 0; i < 3; i++ {
+			wantError(t, c.post("/confirm", nil), 503, "mail_unavailable", "")
+		}
+		e.mail.setFail(nil)
+		wantStatus(t, c.post("/confirm", nil), 200)
+		wantStatus(t, c.post("/confirm", nil), 200)
+		wantStatus(t, c.post("/confirm", nil), 429)
+	})
 }
 
 func TestChangeUsername(t *testing.T) {
@@ -571,16 +577,18 @@ func TestTwoPluginsAreIndependent(t *testing.T) {
 // A mail that cannot be sent after register is logged and never fails the
 // registration.
 func TestRegisterMailFailure(t *testing.T) {
-	e := newEnv(t, openTestDB(t, "sqlite"))
-	e.mail.setFail(fmt.Errorf("smtp down"))
-	c := e.client()
-	c.register("uma@example.com", "uma", "correct horse battery")
-	wantStatus(t, c.do("GET", "/api/me", nil), 200)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.logs.String(), "mail delivery failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("failure not logged: %s", e.logs.String())
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.mail.setFail(fmt.Errorf("smtp down"))
+		c := e.client()
+		c.register("uma@example.com", "uma", "correct horse battery")
+		wantStatus(t, c.do("GET", "/api/me", nil), 200)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(e.logs.String(), "mail delivery failed") {
+			if time.Now().After(deadline) {
+				t.Fatalf("failure not logged: %s", e.logs.String())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	})
 }
