@@ -122,7 +122,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 		if toks, err = s.startSession(ctx, tx, acct, cl, now); err != nil {
 			return err
 		}
-		confirmToken, err = s.newConfirmation(ctx, tx, acct, now)
+		confirmToken, err = s.newConfirmation(ctx, tx, acct, now, false) // a new account has none to retire
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
@@ -368,7 +368,7 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64, cl Clie
 	var token string
 	err = s.st.tx(ctx, func(tx *store) error {
 		var err error
-		token, err = s.newConfirmation(ctx, tx, acct, s.now())
+		token, err = s.newConfirmation(ctx, tx, acct, s.now(), true)
 		return err
 	})
 	var m Message
@@ -386,15 +386,18 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64, cl Clie
 }
 
 // newConfirmation replaces the user's outstanding confirmation tokens with
-// a new one and returns it.
-func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account, now time.Time) (string, error) {
+// a new one and returns it. retire is false for an account created in the
+// same transaction: it has none, and the UPDATE would be a wasted round trip.
+func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account, now time.Time, retire bool) (string, error) {
 	token, hash, err := newOpaqueToken()
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now},
-		"user_id = ? AND used_at IS NULL", acct.ID); err != nil {
-		return "", err
+	if retire {
+		if _, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now},
+			"user_id = ? AND used_at IS NULL", acct.ID); err != nil {
+			return "", err
+		}
 	}
 	err = tx.create(ctx, &EmailConfirmation{
 		UserID: acct.ID, Email: acct.EmailKey, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ConfirmTTL),
