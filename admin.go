@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
@@ -311,7 +312,7 @@ func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[P
 	if err := checkPage(p); err != nil {
 		return Page[Profile]{}, err
 	}
-	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 {
+	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 || !utf8.ValidString(q.Username) {
 		return Page[Profile]{}, ErrInvalidInput.withDetail("Invalid username filter")
 	}
 	ctx, cancel := dbDeadline(ctx, s.st.timeout)

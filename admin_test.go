@@ -321,6 +321,7 @@ func TestSearch(t *testing.T) {
 		}
 		wantError(t, admin.do("GET", testBase+"?id=x", nil), 400, "invalid_id", "")
 		wantError(t, admin.do("GET", testBase+"?username="+strings.Repeat("a", 300), nil), 400, "invalid_input", "")
+		wantError(t, admin.do("GET", testBase+"?username=%FF%FE", nil), 400, "invalid_input", "")
 
 		// The private profile.
 		r := admin.do("GET", fmt.Sprintf("%s/%d", testBase, under), nil)
