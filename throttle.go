@@ -125,13 +125,13 @@ func (l Limit) validate() error {
 	}
 	switch {
 	case l.Max == 0:
-		return fmt.Errorf("Max must be positive, or negative to turn the limit off")
+		return errors.New("needs a positive Max, or a negative one to turn the limit off")
 	case l.Window <= 0:
-		return fmt.Errorf("Window must be positive (got %s)", l.Window)
+		return fmt.Errorf("needs a positive Window (got %s)", l.Window)
 	case l.Lockout < 0 || l.Free < 0 || l.Delay < 0 || l.MaxDelay < 0:
-		return fmt.Errorf("Lockout, Free, Delay and MaxDelay must not be negative")
+		return errors.New("has a negative Lockout, Free, Delay or MaxDelay")
 	case l.Delay > 0 && l.MaxDelay < l.Delay:
-		return fmt.Errorf("MaxDelay (%s) must be at least Delay (%s)", l.MaxDelay, l.Delay)
+		return fmt.Errorf("needs a MaxDelay (%s) of at least Delay (%s)", l.MaxDelay, l.Delay)
 	}
 	return nil
 }

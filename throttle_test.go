@@ -35,9 +35,9 @@ func TestLimitsValidated(t *testing.T) {
 		l    Limits
 		want string
 	}{
-		{Limits{RegisterIP: Limit{Max: 5}}, "Options.Limits.RegisterIP: Window must be positive"},
-		{Limits{LoginAccount: Limit{Max: 5, Window: time.Hour, Delay: time.Minute, MaxDelay: time.Second}}, "Options.Limits.LoginAccount: MaxDelay"},
-		{Limits{TokenGuessIP: Limit{Window: time.Hour}}, "Options.Limits.TokenGuessIP: Max must be positive"},
+		{Limits{RegisterIP: Limit{Max: 5}}, "Options.Limits.RegisterIP: needs a positive Window"},
+		{Limits{LoginAccount: Limit{Max: 5, Window: time.Hour, Delay: time.Minute, MaxDelay: time.Second}}, "Options.Limits.LoginAccount: needs a MaxDelay"},
+		{Limits{TokenGuessIP: Limit{Window: time.Hour}}, "Options.Limits.TokenGuessIP: needs a positive Max"},
 		{Limits{ResetMailIP: Limit{Max: 1, Window: time.Hour, Lockout: -1}}, "Options.Limits.ResetMailIP"},
 	} {
 		_, err := Register(gin.New().Group("/"), Options{DB: db, Secret: testSecret, BaseURL: "https://app.example", Limits: tc.l})
