@@ -507,7 +507,7 @@ func TestStrictMode(t *testing.T) {
 		wantError(t, bearer(access), 401, "unauthorized", "")
 
 		// ban
-		c, access = login()
+		_, access = login()
 		wantStatus(t, admin.post(fmt.Sprintf("/%d/blacklist", id), nil), 200)
 		wantError(t, bearer(access), 401, "unauthorized", "")
 		wantStatus(t, admin.post(fmt.Sprintf("/%d/blacklist", id), nil), 200)
@@ -528,7 +528,7 @@ func TestStrictMode(t *testing.T) {
 
 		// A ban written straight to the database (not through the plugin)
 		// is seen too: the check joins the user row.
-		c, access = login()
+		_, access = login()
 		db.Model(&Account{}).Where("id = ?", id).Update("banned", true)
 		wantError(t, bearer(access), 401, "unauthorized", "")
 		db.Model(&Account{}).Where("id = ?", id).Update("banned", false)

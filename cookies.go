@@ -36,6 +36,7 @@ func (k cookies) set(c *gin.Context, name, value, path string, site http.SameSit
 	if ttl > 0 {
 		maxAge = int(ttl / time.Second)
 	}
+	// #nosec G124 -- Secure is dropped only with Options.Debug (plain-HTTP development); HttpOnly and SameSite are always set.
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: k.secure, SameSite: site,

@@ -172,7 +172,7 @@ func (h *hasher) verify(ctx context.Context, encoded, password string) (match, r
 			return false, false, err
 		}
 		defer release()
-		got := argon2.IDKey([]byte(norm.NFC.String(password)), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(key)))
+		got := argon2.IDKey([]byte(norm.NFC.String(password)), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(key))) // #nosec G115 -- len(key) was checked against maxArgon2KeyLength by parsePHC's validate
 		if subtle.ConstantTimeCompare(got, key) != 1 {
 			return false, false, nil
 		}
@@ -275,8 +275,8 @@ func decodePHC(s string) (p Argon2Params, salt, key []byte, ok bool) {
 		return p, nil, nil, false
 	}
 	p = Argon2Params{
-		Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2]),
-		SaltLength: uint32(len(salt)), KeyLength: uint32(len(key)),
+		Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2]), // #nosec G115 -- parsed with bitSize 32; p checked <= 255 above
+		SaltLength: uint32(len(salt)), KeyLength: uint32(len(key)), // #nosec G115 -- decoded from a stored string far below 4 GiB; validate bounds both
 	}
 	if p.validate() != nil {
 		return p, nil, nil, false

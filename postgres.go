@@ -38,7 +38,7 @@ func OpenPostgres(dsn string) (*gorm.DB, error) {
 		SkipDefaultTransaction: true,
 	})
 	if err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close() // the open error is the one to report
 		return nil, fmt.Errorf("authgin: OpenPostgres: %w", err)
 	}
 	return db, nil

@@ -182,7 +182,7 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 			return nil, err
 		}
 		c := conn
-		stop = context.AfterFunc(ctx, func() { c.Close() })
+		stop = context.AfterFunc(ctx, func() { _ = c.Close() }) // cancellation: unblocks the protocol, its error is moot
 		return conn, nil
 	}
 	c, err := gomail.NewClient(s.host, append(s.opts[:len(s.opts):len(s.opts)], gomail.WithDialContextFunc(dial))...)
@@ -194,7 +194,7 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 		// go-mail leaves the connection open when the greeting, STARTTLS
 		// or AUTH fails; after QUIT closing again is harmless.
 		stop()
-		conn.Close()
+		_ = conn.Close() // usually already closed after QUIT
 	}
 	if err != nil {
 		return classifySMTPError(ctx, err)

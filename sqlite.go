@@ -56,7 +56,7 @@ func OpenSQLite(path string) (*gorm.DB, error) {
 		SkipDefaultTransaction: true,
 	})
 	if err != nil {
-		sqlDB.Close()
+		_ = sqlDB.Close() // the open error is the one to report
 		return nil, fmt.Errorf("authgin: OpenSQLite: %w", err)
 	}
 	return db, nil

@@ -422,7 +422,7 @@ func b64Decode(dst []byte, s string) ([]byte, bool) {
 			return nil, false
 		}
 		n := uint(a)<<18 | uint(b)<<12 | uint(c)<<6 | uint(d)
-		dst = append(dst, byte(n>>16), byte(n>>8), byte(n))
+		dst = append(dst, byte(n>>16), byte(n>>8), byte(n)) // #nosec G115 -- n holds 24 bits; each byte() takes 8 of them on purpose
 	}
 	switch len(s) - i {
 	case 2:
@@ -437,7 +437,7 @@ func b64Decode(dst []byte, s string) ([]byte, bool) {
 			return nil, false
 		}
 		n := uint(a)<<12 | uint(b)<<6 | uint(c)
-		dst = append(dst, byte(n>>10), byte(n>>2))
+		dst = append(dst, byte(n>>10), byte(n>>2)) // #nosec G115 -- n holds 18 bits; each byte() takes 8 of them on purpose
 	}
 	return dst, true
 }
@@ -821,7 +821,7 @@ func (s *jsonScanner) int() (int64, bool) {
 		if u > 1<<63 {
 			return 0, false
 		}
-		return -int64(u-1) - 1, true
+		return -int64(u-1) - 1, true // #nosec G115 -- u <= 1<<63 checked above, so u-1 fits in int64
 	}
 	if u > math.MaxInt64 {
 		return 0, false

@@ -86,7 +86,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	if spec := os.Getenv("AUTHGIN_ADMIN"); spec != "" {
 		if err := ensureAdmin(ctx, auth, spec, log); err != nil {
-			auth.Close(context.Background())
+			_ = auth.Close(context.Background()) // the admin error is the one to report
 			return err
 		}
 	}
