@@ -35,29 +35,12 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 		return Tokens{}, ErrInvalidToken
 	}
 	hash := hashOpaque(refresh)
-	rt, sess, err := s.st.sessionByRefresh(ctx, hash)
+	rt, sess, acct, cutoff, err := s.st.refreshState(ctx, hash)
 	if err != nil {
 		return Tokens{}, err
 	}
 	now := s.now()
-	if rt == nil || !s.sessionLive(sess, now) {
-		return Tokens{}, ErrInvalidToken
-	}
-	cutoff, err := s.st.blackoutCutoff(ctx)
-	if err != nil {
-		return Tokens{}, err
-	}
-	if beforeBlackout(sess.CreatedAt, cutoff) {
-		return Tokens{}, ErrInvalidToken
-	}
-	acct, err := s.st.accountByID(ctx, sess.UserID)
-	if err != nil {
-		if errors.Is(err, ErrUserNotFound) {
-			return Tokens{}, ErrInvalidToken
-		}
-		return Tokens{}, err
-	}
-	if acct.Banned {
+	if rt == nil || !s.sessionLive(sess, now) || beforeBlackout(sess.CreatedAt, cutoff) || acct.Banned {
 		return Tokens{}, ErrInvalidToken
 	}
 	if rt.ConsumedAt != nil {
@@ -302,6 +285,34 @@ type sessionState struct {
 	RevokedAt  sql.NullTime
 	Banned     bool
 	CutoffMS   sql.NullInt64
+}
+
+// refreshState loads everything a refresh checks in one round trip: the
+// refresh token with hash, its session, the session's user and the
+// blackout cutoff (zero when none). rt is nil when the token, its session
+// or its user does not exist.
+func (s *store) refreshState(ctx context.Context, hash string) (rt *RefreshToken, sess *Session, acct *Account, cutoff int64, err error) {
+	row := s.db.WithContext(ctx).Raw(`SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
+  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
+  u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
+  u.created_at, u.updated_at, u.last_login_at,
+  (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
+FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
+WHERE r.token_hash = ?`, blackoutRow, hash).Row()
+	rt, sess, acct = &RefreshToken{}, &Session{}, &Account{}
+	var cut sql.NullInt64
+	err = row.Scan(&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
+		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt,
+		&acct.ID, &acct.Email, &acct.EmailKey, &acct.Username, &acct.UsernameKey, &acct.PasswordHash, &acct.Permissions,
+		&acct.Confirmed, &acct.Banned, &acct.CreatedAt, &acct.UpdatedAt, &acct.LastLoginAt,
+		&cut)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil, 0, nil
+	}
+	if err != nil {
+		return nil, nil, nil, 0, dbError(err)
+	}
+	return rt, sess, acct, cut.Int64, nil
 }
 
 // sessionState reads a session, its user's ban flag and the blackout in

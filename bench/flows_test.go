@@ -172,10 +172,9 @@ var runID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 // rawSQL is the hand-written twin: the statements authgin runs for refresh
 // and register (captured with the round-trip counter), in database/sql.
 type rawSQL struct {
-	throttle, refreshToken, session, blackout, user            string
-	touchSession, consumeToken, insertToken                    string
-	usersTaken, insertUser, insertSession, retireConfirmations string
-	insertConfirmation, insertEvent                            string
+	throttle, refreshState, touchSession, consumeToken, insertToken string
+	usersTaken, insertUser, insertSession, insertConfirmation       string
+	insertEvent                                                     string
 }
 
 func newRawSQL(postgres bool) rawSQL {
@@ -185,11 +184,13 @@ ON CONFLICT (bucket) DO UPDATE SET
   count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
   window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
 RETURNING bucket, window_start, count, blocked_until`,
-		refreshToken: `SELECT token_hash, session_id, user_id, created_at, consumed_at FROM refresh_tokens WHERE token_hash = ? LIMIT 1`,
-		session:      `SELECT id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at FROM sessions WHERE id = ? LIMIT 1`,
-		blackout:     `SELECT id, cutoff_ms, set_by FROM blackouts WHERE id = ? LIMIT 1`,
-		user: `SELECT id, email, email_key, username, username_key, password_hash, permissions, confirmed, banned,
-  created_at, updated_at, last_login_at FROM users WHERE id = ? LIMIT 1`,
+		refreshState: `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
+  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
+  u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
+  u.created_at, u.updated_at, u.last_login_at,
+  (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
+FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
+WHERE r.token_hash = ?`,
 		touchSession: `UPDATE sessions SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL`,
 		consumeToken: `UPDATE refresh_tokens SET consumed_at = ? WHERE token_hash = ? AND consumed_at IS NULL`,
 		insertToken:  `INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at, consumed_at) VALUES (?, ?, ?, ?, ?)`,
@@ -202,7 +203,7 @@ RETURNING bucket, window_start, count, blocked_until`,
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	}
 	if postgres {
-		for _, s := range []*string{&q.throttle, &q.refreshToken, &q.session, &q.blackout, &q.user, &q.touchSession,
+		for _, s := range []*string{&q.throttle, &q.refreshState, &q.touchSession,
 			&q.consumeToken, &q.insertToken, &q.usersTaken, &q.insertUser, &q.insertSession,
 			&q.insertConfirmation, &q.insertEvent} {
 			*s = dollarParams(*s)
@@ -234,8 +235,8 @@ func (q rawSQL) hit(ctx context.Context, p countingPool, key string, window time
 	return p.QueryRowContext(ctx, q.throttle, key, ms, start, ms, start, ms, ms).Scan(&bucket, &ws, &count, &blocked)
 }
 
-// refresh rotates token: look up token, session, blackout and user, count
-// the refresh, then touch the session, consume the token and store its
+// refresh rotates token: look up token, session, user and blackout in one
+// query, count the refresh, then touch the session, consume the token and store its
 // successor in one transaction, and sign an access token.
 func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl authgin.Client) (string, error) {
 	hash := hashHex(token)
@@ -245,26 +246,20 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 		created   time.Time
 		consumed  sql.NullTime
 	}
-	if err := p.QueryRowContext(ctx, q.refreshToken, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed); err != nil {
-		return "", fmt.Errorf("refresh token: %w", err)
-	}
 	var s struct {
 		id, ip, ua                 string
 		uid                        int64
 		created, lastUsed, expires time.Time
 		revoked                    sql.NullTime
 	}
-	if err := p.QueryRowContext(ctx, q.session, rt.sid).Scan(&s.id, &s.uid, &s.created, &s.lastUsed, &s.expires, &s.ip, &s.ua, &s.revoked); err != nil {
-		return "", fmt.Errorf("session: %w", err)
-	}
-	var bid int
-	var cutoff, setBy int64
-	if err := p.QueryRowContext(ctx, q.blackout, 1).Scan(&bid, &cutoff, &setBy); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("blackout: %w", err)
-	}
-	u, err := q.loadUser(ctx, p, s.uid)
+	var u rawUser
+	var cutoff sql.NullInt64
+	err := p.QueryRowContext(ctx, q.refreshState, 1, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed,
+		&s.id, &s.uid, &s.created, &s.lastUsed, &s.expires, &s.ip, &s.ua, &s.revoked,
+		&u.id, &u.email, &u.emailKey, &u.username, &u.usernameKey, &u.passwordHash, &u.permissions,
+		&u.confirmed, &u.banned, &u.created, &u.updated, &u.lastLogin, &cutoff)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("refresh state: %w", err)
 	}
 	now := time.Now().UTC()
 	if rt.consumed.Valid || s.revoked.Valid || !now.Before(s.expires) || u.banned {
@@ -300,19 +295,10 @@ type rawUser struct {
 	lastLogin                              sql.NullTime
 }
 
-func (q rawSQL) loadUser(ctx context.Context, p countingPool, id int64) (rawUser, error) {
-	var u rawUser
-	err := p.QueryRowContext(ctx, q.user, id).Scan(&u.id, &u.email, &u.emailKey, &u.username, &u.usernameKey,
-		&u.passwordHash, &u.permissions, &u.confirmed, &u.banned, &u.created, &u.updated, &u.lastLogin)
-	if err != nil {
-		return u, fmt.Errorf("user: %w", err)
-	}
-	return u, nil
-}
-
 // register counts the attempt, checks that the names are free, hashes the
 // password, creates the user, its session, refresh token and confirmation
-// in one transaction (a new account has no confirmation to retire), records the event and signs an access token.
+// in one transaction (a new account has no confirmation to retire),
+// records the event and signs an access token.
 func (q rawSQL) register(ctx context.Context, p countingPool, name, password string, cl authgin.Client) error {
 	now := time.Now().UTC()
 	if err := q.hit(ctx, p, "register:ip:"+cl.IP, time.Minute, now); err != nil {
