@@ -68,8 +68,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 		if err := s.touchSession(ctx, tx, sess.ID, now); err != nil {
 			return err
 		}
-		n, err := tx.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now},
-			"token_hash = ? AND consumed_at IS NULL", hash)
+		n, err := tx.exec(ctx, "UPDATE refresh_tokens SET consumed_at = ? WHERE token_hash = ? AND consumed_at IS NULL", now, hash)
 		if err != nil {
 			return err
 		}
@@ -77,7 +76,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 			lost = true
 			return ErrInvalidToken // rolls back the touch
 		}
-		return tx.create(ctx, &RefreshToken{TokenHash: successorHash, SessionID: sess.ID, UserID: sess.UserID, CreatedAt: now})
+		_, err = tx.exec(ctx, "INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at) VALUES (?, ?, ?, ?)",
+			successorHash, sess.ID, sess.UserID, now)
+		return err
 	})
 	if lost {
 		// A parallel refresh consumed the token between our read and our
@@ -143,7 +144,7 @@ func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *S
 // touchSession records use of a live session; ErrInvalidToken when it was
 // revoked meanwhile. Inside a transaction it also locks the session row.
 func (s *Service) touchSession(ctx context.Context, st *store, sid string, now time.Time) error {
-	n, err := st.update(ctx, &Session{}, map[string]any{"last_used_at": now}, "id = ? AND revoked_at IS NULL", sid)
+	n, err := st.exec(ctx, "UPDATE sessions SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL", now, sid)
 	if err != nil {
 		return err
 	}

@@ -193,7 +193,7 @@ ON CONFLICT (bucket) DO UPDATE SET
   count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
   window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
 RETURNING bucket, window_start, count, blocked_until`,
-		key, now, windowStart, now, windowStart, now, now).Scan(&row).Error
+		key, now, windowStart, now, windowStart, now, now).Row().Scan(&row.Key, &row.WindowStart, &row.Count, &row.BlockedUntil)
 	if err != nil {
 		return 0, dbError(err)
 	}

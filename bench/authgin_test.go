@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -164,11 +166,12 @@ func withRoundTrips(mc middlewareCase, n *atomic.Int64) middlewareCase {
 // loopback, with accounts to log in to and a protected route.
 func startLoginServer(t *testing.T) loginServer {
 	const accounts = 50
-	app := newAuthginApp(t, authgin.Options{
-		Limits: unthrottled(),
-	})
+	// BENCH_HASH_CONCURRENCY=n overrides the hashing bound (default
+	// GOMAXPROCS), to compare bounds.
+	hashes, _ := strconv.Atoi(os.Getenv("BENCH_HASH_CONCURRENCY"))
+	app := newAuthginApp(t, authgin.Options{Limits: unthrottled(), HashConcurrency: hashes})
 	app.r.GET(protected, app.auth.RequireUser(), func(c *gin.Context) { c.String(http.StatusOK, "ok") })
-	srv := loginServer{hashBound: runtime.GOMAXPROCS(0)}
+	srv := loginServer{hashBound: cmp.Or(hashes, runtime.GOMAXPROCS(0))}
 	tokens := make([]string, accounts)
 	errs := make([]error, accounts)
 	var wg sync.WaitGroup

@@ -120,6 +120,13 @@ func BenchmarkDBFloor(b *testing.B) {
 		run("gorm-select-pk", func() error { var r floorRow; return db.Take(&r, seed.ID).Error })
 		run("raw-insert", func() error { _, err := be.pool.ExecContext(ctx, insertSQL, key(), "v"); return err })
 		run("gorm-insert", func() error { return db.Create(&floorRow{Name: key(), Value: "v"}).Error })
+		run("gorm-exec-insert", func() error { return db.Exec(insertSQL, key(), "v").Error })
+		updateSQL := fmt.Sprintf("UPDATE floor_rows SET value = %s WHERE id = %s", p1, p2)
+		run("raw-update", func() error { _, err := be.pool.ExecContext(ctx, updateSQL, "w", seed.ID); return err })
+		run("gorm-update-map", func() error {
+			return db.Model(&floorRow{}).Where("id = ?", seed.ID).Updates(map[string]any{"value": "w"}).Error
+		})
+		run("gorm-exec-update", func() error { return db.Exec(updateSQL, "w", seed.ID).Error })
 		run("gorm-insert-tx", func() error { return withTx.Create(&floorRow{Name: key(), Value: "v"}).Error })
 	}
 }
