@@ -115,7 +115,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	var toks Tokens
 	var confirmToken string
 	err = s.st.tx(ctx, func(tx *store) error {
-		if err := tx.create(ctx, acct); err != nil {
+		if err := tx.insertAccount(ctx, acct); err != nil {
 			return err
 		}
 		var err error
@@ -285,10 +285,13 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 		ID: sid, UserID: acct.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
 		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512),
 	}
-	if err := tx.create(ctx, sess); err != nil {
+	// Plain SQL: every login and registration runs these (see store.exec).
+	if _, err := tx.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent); err != nil {
 		return Tokens{}, err
 	}
-	if err := tx.create(ctx, &RefreshToken{TokenHash: refreshHash, SessionID: sid, UserID: acct.ID, CreatedAt: now}); err != nil {
+	if _, err := tx.exec(ctx, "INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at) VALUES (?, ?, ?, ?)",
+		refreshHash, sid, acct.ID, now); err != nil {
 		return Tokens{}, err
 	}
 	toks, err := s.issueAccess(acct, sid, now)
@@ -399,9 +402,8 @@ func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account,
 			return "", err
 		}
 	}
-	err = tx.create(ctx, &EmailConfirmation{
-		UserID: acct.ID, Email: acct.EmailKey, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ConfirmTTL),
-	})
+	_, err = tx.exec(ctx, "INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		acct.ID, acct.EmailKey, hash, now, now.Add(s.o.ConfirmTTL))
 	return token, err
 }
 

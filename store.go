@@ -128,6 +128,17 @@ func (s *store) exec(ctx context.Context, query string, args ...any) (int64, err
 	return res.RowsAffected, dbError(res.Error)
 }
 
+// insertAccount inserts a and sets its ID, in plain SQL like exec (every
+// registration runs it). A taken email or username key is errDuplicate.
+func (s *store) insertAccount(ctx context.Context, a *Account) error {
+	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (email, email_key, username, username_key, password_hash,
+  permissions, confirmed, banned, created_at, updated_at, last_login_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.Email, a.EmailKey, a.Username, a.UsernameKey, a.PasswordHash,
+		a.Permissions, a.Confirmed, a.Banned, a.CreatedAt, a.UpdatedAt, a.LastLoginAt).Row().Scan(&a.ID)
+	return dbError(err)
+}
+
 // update sets columns on the rows of model matching query and returns how
 // many rows changed.
 func (s *store) update(ctx context.Context, model any, values map[string]any, query string, args ...any) (int64, error) {

@@ -193,12 +193,12 @@ FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.i
 WHERE r.token_hash = ?`,
 		touchSession: `UPDATE sessions SET last_used_at = ? WHERE id = ? AND revoked_at IS NULL`,
 		consumeToken: `UPDATE refresh_tokens SET consumed_at = ? WHERE token_hash = ? AND consumed_at IS NULL`,
-		insertToken:  `INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at, consumed_at) VALUES (?, ?, ?, ?, ?)`,
+		insertToken:  `INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at) VALUES (?, ?, ?, ?)`,
 		usersTaken:   `SELECT email_key, username_key FROM users WHERE email_key = ? OR username_key = ? LIMIT 2`,
 		insertUser: `INSERT INTO users (email, email_key, username, username_key, password_hash, permissions, confirmed, banned,
   created_at, updated_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		insertSession:      `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		insertConfirmation: `INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		insertSession:      `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		insertConfirmation: `INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		insertEvent: `INSERT INTO security_events (user_id, event, actor_id, session_id, ip, user_agent, detail, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	}
@@ -276,7 +276,7 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 		if err := execOne(ctx, tx, q.consumeToken, now, hash); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, q.insertToken, successorHash, s.id, s.uid, now, nil)
+		_, err := tx.ExecContext(ctx, q.insertToken, successorHash, s.id, s.uid, now)
 		return err
 	})
 	if err != nil {
@@ -324,14 +324,14 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 		if err := tx.QueryRowContext(ctx, q.insertUser, email, email, name, key, hash, "[]", false, false, now, now, nil).Scan(&uid); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, q.insertSession, sid, uid, now, now, now.Add(30*24*time.Hour), cl.IP, cl.UserAgent, nil); err != nil {
+		if _, err := tx.ExecContext(ctx, q.insertSession, sid, uid, now, now, now.Add(30*24*time.Hour), cl.IP, cl.UserAgent); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, q.insertToken, refreshHash, sid, uid, now, nil); err != nil {
+		if _, err := tx.ExecContext(ctx, q.insertToken, refreshHash, sid, uid, now); err != nil {
 			return err
 		}
-		var cid int64
-		return tx.QueryRowContext(ctx, q.insertConfirmation, uid, email, confirmHash, now, now.Add(48*time.Hour), nil).Scan(&cid)
+		_, err := tx.ExecContext(ctx, q.insertConfirmation, uid, email, confirmHash, now, now.Add(48*time.Hour))
+		return err
 	})
 	if err != nil {
 		return err
