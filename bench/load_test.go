@@ -74,6 +74,7 @@ func TestLoginLoad(t *testing.T) {
 		t.Logf("VmHWM not reset (%v): the peak includes the calibration", err)
 	}
 
+	startRSS, _ := procStatusKiB("VmRSS")
 	res := driveLogins(srv)
 	hwm, err := procStatusKiB("VmHWM")
 	if err != nil {
@@ -88,7 +89,8 @@ func TestLoginLoad(t *testing.T) {
 	t.Logf("protected probe: %d requests, p50 %v, p99 %v, max %v, %d failures",
 		len(res.probeLatencies), percentile(res.probeLatencies, 0.5), p99,
 		percentile(res.probeLatencies, 1), res.probeFailures.Load())
-	t.Logf("peak RSS (VmHWM) %.1f MiB, bound %.1f MiB (64 + %d x 19)", float64(hwm)/1024, float64(rssBound)/1024, srv.hashBound)
+	t.Logf("peak RSS (VmHWM) %.1f MiB (%.1f MiB before the load), bound %.1f MiB (64 + %d x 19)",
+		float64(hwm)/1024, float64(startRSS)/1024, float64(rssBound)/1024, srv.hashBound)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	mib := func(n uint64) float64 { return float64(n) / (1 << 20) }
