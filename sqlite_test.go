@@ -186,3 +186,14 @@ func TestOpenSQLiteEmptyPath(t *testing.T) {
 		t.Fatal("OpenSQLite(\"\") succeeded")
 	}
 }
+
+func TestOpenSQLitePoolBounded(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sqlDB.Stats().MaxOpenConnections; got != sqliteMaxConns {
+		t.Errorf("MaxOpenConnections = %d, want %d", got, sqliteMaxConns)
+	}
+}
