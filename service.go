@@ -195,6 +195,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	}
 	acct, err := s.findLogin(ctx, in.Login)
 	if err != nil {
+		s.undoAttempt(ctx, accountKey)
 		return nil, Tokens{}, err
 	}
 	encoded := ""
@@ -206,6 +207,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	if n := len([]rune(in.Password)); n > 0 && n <= s.o.MaxPasswordLength {
 		match, rehash, err = s.hasher.verify(ctx, encoded, in.Password)
 		if err != nil {
+			s.undoAttempt(ctx, accountKey)
 			return nil, Tokens{}, err
 		}
 	}
@@ -255,6 +257,19 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventLogin, SessionID: toks.AccessClaims.SessionID}, cl)
 	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
+}
+
+// undoAttempt takes back the LoginAccount try counted for a login that
+// ended before the password was compared (no hashing slot, database
+// error): it was no failure, and under overload such tries would otherwise
+// push the account into backoff.
+func (s *Service) undoAttempt(ctx context.Context, key string) {
+	if s.o.Limits.LoginAccount.off() {
+		return
+	}
+	if err := s.limits.undo(context.WithoutCancel(ctx), key); err != nil {
+		s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+	}
 }
 
 // findLogin resolves what the user typed: an email (case-insensitive) or a
