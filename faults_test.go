@@ -297,3 +297,34 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 		wantStatus(t, e.client().post("/login", map[string]string{"login": "eve", "password": "correct horse battery"}), 200)
 	})
 }
+
+// The hot paths written in plain SQL (the refresh lookup, store.exec) are
+// bounded by Options.DBTimeout like every other query: a pooled connection
+// to a server that stops answering gives 503, not a request that waits
+// forever. The refresh comes first, while the pool still holds the healthy
+// connections the user's earlier requests left.
+func TestRefreshHangBoundedPostgres(t *testing.T) {
+	dsn := postgresTestSchema(t)
+	pg, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, pg.Host)
+	db, err := OpenPostgres(postgresDSNVia(t, dsn, proxy.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, db)
+	e := newEnv(t, db, func(o *Options) { o.DBTimeout = 300 * time.Millisecond })
+	u := newFaultUser(t, e, "hal")
+	// Shorter than pgx's 10 s connect timeout: only DBTimeout can answer in
+	// time.
+	u.c.hc.Timeout = 8 * time.Second
+	proxy.Hang()
+	r := u.c.post("/token/refresh", nil)
+	if r.status != 503 || r.str("code") != "unavailable" {
+		t.Fatalf("refresh on a hung database: %d %s, want 503 unavailable", r.status, r.raw)
+	}
+	proxy.Restore()
+	wantStatus(t, u.c.post("/token/refresh", nil), 200)
+}

@@ -1,7 +1,6 @@
 package authgin
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -112,13 +111,8 @@ func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 	if err != nil || a.svc.blackout.rejects(claims.IssuedAt) {
 		return false, nil
 	}
-	// A session the strict cache vouches for needs no database, nor the
-	// timeout context (four allocations) a database call needs.
-	if a.o.Strict && !a.svc.strict.live(claims.SessionID, claims.ID, a.svc.now()) {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), a.o.DBTimeout)
-		err := a.svc.verifySession(ctx, &claims)
-		cancel()
-		if err != nil {
+	if a.o.Strict {
+		if err := a.svc.verifySession(c.Request.Context(), &claims); err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				err = nil
 			}

@@ -124,6 +124,8 @@ func (s *store) create(ctx context.Context, v any) error {
 // which costs more than a SQLite statement itself (bench: BenchmarkDBFloor).
 // The SQL must be portable (plain names, ? placeholders).
 func (s *store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	res := s.db.WithContext(ctx).Exec(query, args...)
 	return res.RowsAffected, dbError(res.Error)
 }
@@ -131,6 +133,8 @@ func (s *store) exec(ctx context.Context, query string, args ...any) (int64, err
 // insertAccount inserts a and sets its ID, in plain SQL like exec (every
 // registration runs it). A taken email or username key is errDuplicate.
 func (s *store) insertAccount(ctx context.Context, a *Account) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	err := s.db.WithContext(ctx).Raw(`INSERT INTO users (email, email_key, username, username_key, password_hash,
   permissions, confirmed, banned, created_at, updated_at, last_login_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
