@@ -37,15 +37,11 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 	// Hashed: the bucket column is short, and counters need not hold
 	// addresses.
 	addrKey := "reset:email:" + hashOpaque(key)
-	for _, h := range []struct {
-		key   string
-		limit Limit
-	}{{ipKey, s.o.Limits.ResetMailIP}, {addrKey, s.o.Limits.ResetMailUser}} {
-		if wait, err := s.limits.hit(ctx, h.key, h.limit); err != nil {
-			return err
-		} else if wait > 0 {
-			return ErrTooManyRequests.withRetry(wait)
-		}
+	if err := s.throttle(ctx, ipKey, s.o.Limits.ResetMailIP); err != nil {
+		return err
+	}
+	if err := s.throttle(ctx, addrKey, s.o.Limits.ResetMailUser); err != nil {
+		return err
 	}
 	acct, err := s.st.accountByKey(ctx, "email_key", key)
 	if err != nil {
@@ -233,10 +229,8 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 		return err
 	}
 	loginKey := "login:ip:" + cl.IP // the login route's counter
-	if wait, err := s.limits.hit(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
+	if err := s.throttle(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
 		return err
-	} else if wait > 0 {
-		return ErrTooManyRequests.withRetry(wait)
 	}
 	match := false
 	if n := utf8.RuneCountInString(in.OldPassword); n > 0 && n <= s.o.MaxPasswordLength {

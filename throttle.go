@@ -2,8 +2,6 @@ package authgin
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -371,6 +369,5 @@ func loginThrottleKey(login string) string {
 	} else if _, key, err := canonicalUsername(login); err == nil {
 		norm = "username:" + key
 	}
-	sum := sha256.Sum256([]byte(norm))
-	return "login:account:" + hex.EncodeToString(sum[:])
+	return "login:account:" + hashOpaque(norm)
 }
