@@ -1,6 +1,8 @@
 package authgin
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -327,4 +329,25 @@ func TestRefreshHangBoundedPostgres(t *testing.T) {
 	}
 	proxy.Restore()
 	wantStatus(t, u.c.post("/token/refresh", nil), 200)
+}
+
+// The NUL rule lives in the service, so Go callers (CLIs, seeders) get the
+// same 400 as HTTP clients, not a lookup that PostgreSQL would refuse.
+func TestServiceRefusesNUL(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		svc := newEnv(t, db).auth.Service()
+		ctx, cl := context.Background(), Client{IP: "192.0.2.7"}
+		_, _, err := svc.Login(ctx, LoginInput{Login: "a\x00b", Password: "correct horse battery"}, cl)
+		if !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("Login with a NUL login: %v, want ErrInvalidInput", err)
+		}
+		_, _, err = svc.Login(ctx, LoginInput{Login: "someone", Password: "correct\x00horse"}, cl)
+		if !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("Login with a NUL password: %v, want ErrInvalidInput", err)
+		}
+		// canonicalEmail refuses it (invalid_email).
+		if err := svc.ForgotPassword(ctx, "a\x00b@example.com", cl); httpError(err).Status != 400 {
+			t.Errorf("ForgotPassword with a NUL: %v, want a 400", err)
+		}
+	})
 }

@@ -28,10 +28,6 @@ func (h *handlers) forgotPassword(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	if err := noNUL(in.Email); err != nil {
-		h.fail(c, err)
-		return
-	}
 	if err := h.svc.ForgotPassword(c.Request.Context(), in.Email, clientOf(c)); err != nil {
 		h.fail(c, err)
 		return

@@ -181,6 +181,9 @@ func (s *Service) duplicateError(ctx context.Context, emailKey, usernameKey stri
 // Login checks credentials and opens a session. Unknown users and wrong
 // passwords get the same answer after the same work.
 func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account, Tokens, error) {
+	if err := noNUL(in.Login, in.Password); err != nil {
+		return nil, Tokens{}, err
+	}
 	if err := s.throttle(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
 		return nil, Tokens{}, err
 	}
@@ -526,4 +529,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// noNUL rejects strings that no backend stores faithfully.
+func noNUL(fields ...string) error {
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return ErrInvalidInput.withDetail("Input must not contain NUL characters")
+		}
+	}
+	return nil
 }
