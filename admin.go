@@ -73,7 +73,7 @@ func (s *Service) ToggleBan(ctx context.Context, actor User, id int64, cl Client
 			return err
 		}
 		if banned {
-			_, err = tx.revokeUserSessions(ctx, id, now)
+			_, err = tx.revokeSessions(ctx, id, "", now)
 		}
 		return err
 	})
@@ -101,7 +101,7 @@ func (s *Service) Kick(ctx context.Context, actor User, id int64, cl Client) (in
 	var n int64
 	err := s.st.tx(ctx, func(tx *store) error {
 		var err error
-		n, err = tx.revokeUserSessions(ctx, id, s.now())
+		n, err = tx.revokeSessions(ctx, id, "", s.now())
 		return err
 	})
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *Service) UpdatePermissions(ctx context.Context, actor User, id int64, a
 		if _, err := tx.update(ctx, &Account{}, map[string]any{"permissions": perms, "updated_at": now}, "id = ?", id); err != nil {
 			return err
 		}
-		_, err = tx.revokeUserSessions(ctx, id, now)
+		_, err = tx.revokeSessions(ctx, id, "", now)
 		return err
 	})
 	if err != nil {

@@ -96,6 +96,13 @@ func TestPasswordRoutesEndToEnd(t *testing.T) {
 		}
 		token := wantLink(t, m, "/reset_password")
 		wantStatus(t, anon.post("/password/"+token, pwBody("new staple battery", "new staple battery")), 200)
+		// Revoked sessions keep no live refresh token (the family invariant).
+		var live int64
+		e.db.Model(&RefreshToken{}).Joins("JOIN users ON users.id = refresh_tokens.user_id").
+			Where("users.username_key = ? AND refresh_tokens.consumed_at IS NULL", "zoe").Count(&live)
+		if live != 0 {
+			t.Errorf("%d refresh tokens still live after the reset", live)
+		}
 
 		changed := waitMailSubject(t, srv, "Your password was changed", 1)
 		if changed.EnvelopeTo[0] != "Zoe@Example.com" || !strings.Contains(changed.Text, "zoe") {

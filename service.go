@@ -342,7 +342,7 @@ func (s *Service) Logout(ctx context.Context, refresh string, cl Client) error {
 	var n int64
 	err = s.st.tx(ctx, func(tx *store) error {
 		var err error
-		n, err = tx.revokeSession(ctx, sess.ID, now)
+		n, err = tx.revokeSession(ctx, sess.ID, 0, now)
 		return err
 	})
 	if err != nil {

@@ -122,7 +122,7 @@ func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *S
 	var revoked int64
 	err := s.st.tx(ctx, func(tx *store) error {
 		var err error
-		revoked, err = tx.revokeSession(ctx, sess.ID, now)
+		revoked, err = tx.revokeSession(ctx, sess.ID, 0, now)
 		return err
 	})
 	if err != nil {
@@ -209,7 +209,7 @@ func (s *Service) RevokeSession(ctx context.Context, user User, sid string, cl C
 	var n int64
 	err := s.st.tx(ctx, func(tx *store) error {
 		var err error
-		n, err = tx.revokeSessionOf(ctx, user.ID, sid, now)
+		n, err = tx.revokeSession(ctx, sid, user.ID, now)
 		return err
 	})
 	if err != nil {
@@ -233,7 +233,7 @@ func (s *Service) LogoutAll(ctx context.Context, user User, cl Client) (int64, e
 	var n int64
 	err := s.st.tx(ctx, func(tx *store) error {
 		var err error
-		n, err = tx.revokeUserSessions(ctx, user.ID, now)
+		n, err = tx.revokeSessions(ctx, user.ID, "", now)
 		return err
 	})
 	if err != nil {
@@ -247,34 +247,17 @@ func (s *Service) LogoutAll(ctx context.Context, user User, cl Client) (int64, e
 
 // revokeSession revokes one session and consumes its live refresh tokens,
 // so that no live token remains in the family; it returns 1 when it ended
-// a live session.
-func (s *store) revokeSession(ctx context.Context, sid string, now time.Time) (int64, error) {
-	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND revoked_at IS NULL", sid)
+// a live session. owner, when not zero, must own the session.
+func (s *store) revokeSession(ctx context.Context, sid string, owner int64, now time.Time) (int64, error) {
+	query, args := "id = ? AND revoked_at IS NULL", []any{sid}
+	if owner != 0 {
+		query, args = query+" AND user_id = ?", append(args, owner)
+	}
+	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, query, args...)
 	if err != nil || n == 0 {
 		return n, err
 	}
 	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "session_id = ? AND consumed_at IS NULL", sid)
-	return n, err
-}
-
-// revokeSessionOf is revokeSession restricted to the sessions of userID.
-func (s *store) revokeSessionOf(ctx context.Context, userID int64, sid string, now time.Time) (int64, error) {
-	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, "id = ? AND user_id = ? AND revoked_at IS NULL", sid, userID)
-	if err != nil || n == 0 {
-		return n, err
-	}
-	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "session_id = ? AND consumed_at IS NULL", sid)
-	return n, err
-}
-
-// revokeUserSessions revokes every session of a user and consumes their
-// refresh tokens; it returns the number of sessions it ended.
-func (s *store) revokeUserSessions(ctx context.Context, userID int64, now time.Time) (int64, error) {
-	n, err := s.revokeSessions(ctx, userID, "", now)
-	if err != nil {
-		return 0, err
-	}
-	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, "user_id = ? AND consumed_at IS NULL", userID)
 	return n, err
 }
 

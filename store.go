@@ -168,16 +168,19 @@ func (s *store) sessionByRefresh(ctx context.Context, hash string) (*RefreshToke
 }
 
 // revokeSessions revokes every live session of a user except keep (empty:
-// none kept) and returns the number revoked.
+// none kept) and consumes their refresh tokens, so that no live token
+// remains in those families; it returns the number of sessions ended.
 func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, now time.Time) (int64, error) {
-	ctx, cancel := dbDeadline(ctx, s.timeout)
-	defer cancel()
-	q := s.db.WithContext(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
+	sessions, tokens, args := "user_id = ? AND revoked_at IS NULL", "user_id = ? AND consumed_at IS NULL", []any{userID}
 	if keep != "" {
-		q = q.Where("id <> ?", keep)
+		sessions, tokens, args = sessions+" AND id <> ?", tokens+" AND session_id <> ?", append(args, keep)
 	}
-	res := q.Update("revoked_at", now)
-	return res.RowsAffected, dbError(res.Error)
+	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, sessions, args...)
+	if err != nil {
+		return 0, err
+	}
+	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, tokens, args...)
+	return n, err
 }
 
 // lockAccount serialises concurrent changes to one account on backends
