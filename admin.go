@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 	"golang.org/x/text/width"
+	"gorm.io/gorm"
 )
 
 // Admin and search operations (authx's admin and search routers). The
@@ -35,18 +36,10 @@ type Blacklist struct {
 
 // Blacklist lists the banned users.
 func (s *Service) Blacklist(ctx context.Context) (Blacklist, error) {
-	ctx, cancel := dbDeadline(ctx, s.st.timeout)
-	defer cancel()
-	db := s.st.db.WithContext(ctx)
 	out := Blacklist{Global: []UserRef{}, Current: []UserRef{}}
-	if err := db.Model(&Account{}).Select("id", "username").Where("banned = ?", true).Order("id").Find(&out.Global).Error; err != nil {
-		return Blacklist{}, dbError(err)
-	}
-	var recent []int64
-	err := db.Model(&SecurityEvent{}).Distinct("user_id").
-		Where("event = ? AND created_at >= ?", EventBan, s.now().Add(-s.o.AccessTTL)).Pluck("user_id", &recent).Error
+	recent, err := s.st.bans(ctx, s.now().Add(-s.o.AccessTTL), &out.Global)
 	if err != nil {
-		return Blacklist{}, dbError(err)
+		return Blacklist{}, err
 	}
 	for _, u := range out.Global {
 		if slices.Contains(recent, u.ID) {
@@ -315,24 +308,18 @@ func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[P
 	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 || !utf8.ValidString(q.Username) {
 		return Page[Profile]{}, ErrInvalidInput.withDetail("Invalid username filter")
 	}
-	ctx, cancel := dbDeadline(ctx, s.st.timeout)
-	defer cancel()
-	db := s.st.db.WithContext(ctx).Model(&Account{})
-	if q.ID != 0 {
-		db = db.Where("id = ?", q.ID)
-	}
-	if q.Username != "" {
-		db = db.Where(`username_key LIKE ? ESCAPE '\'`, "%"+escapeLike(searchKey(q.Username))+"%")
-	}
-	var n int64
-	if err := db.Count(&n).Error; err != nil {
-		return Page[Profile]{}, dbError(err)
-	}
 	var rows []Account
-	if n > int64(p-1)*PageSize {
-		if err := db.Order("id").Offset((p - 1) * PageSize).Limit(PageSize).Find(&rows).Error; err != nil {
-			return Page[Profile]{}, dbError(err)
+	n, err := s.st.page(ctx, &Account{}, func(db *gorm.DB) *gorm.DB {
+		if q.ID != 0 {
+			db = db.Where("id = ?", q.ID)
 		}
+		if q.Username != "" {
+			db = db.Where(`username_key LIKE ? ESCAPE '\'`, "%"+escapeLike(searchKey(q.Username))+"%")
+		}
+		return db
+	}, "id", p, &rows)
+	if err != nil {
+		return Page[Profile]{}, err
 	}
 	items := make([]Profile, 0, len(rows))
 	for i := range rows {

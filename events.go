@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // SecurityEvent is one entry of a user's security log (table
@@ -102,20 +104,11 @@ func (s *Service) Events(ctx context.Context, actor User, userID int64, p int) (
 	if err := checkPage(p); err != nil {
 		return Page[SecurityEvent]{}, err
 	}
-	ctx, cancel := dbDeadline(ctx, s.st.timeout)
-	defer cancel()
-	db := s.st.db.WithContext(ctx)
-	var n int64
-	if err := db.Model(&SecurityEvent{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
-		return Page[SecurityEvent]{}, dbError(err)
-	}
 	items := []SecurityEvent{}
-	if n > int64(p-1)*PageSize {
-		err := db.Where("user_id = ?", userID).Order("created_at DESC").Order("id DESC").
-			Offset((p - 1) * PageSize).Limit(PageSize).Find(&items).Error
-		if err != nil {
-			return Page[SecurityEvent]{}, dbError(err)
-		}
+	n, err := s.st.page(ctx, &SecurityEvent{}, func(q *gorm.DB) *gorm.DB { return q.Where("user_id = ?", userID) },
+		"created_at DESC, id DESC", p, &items)
+	if err != nil {
+		return Page[SecurityEvent]{}, err
 	}
 	for i := range items {
 		items[i].CreatedAt = items[i].CreatedAt.UTC()

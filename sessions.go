@@ -176,14 +176,9 @@ type SessionInfo struct {
 // current is the session id of the caller's token.
 func (s *Service) Sessions(ctx context.Context, userID int64, current string) ([]SessionInfo, error) {
 	now := s.now()
-	ctx, cancel := dbDeadline(ctx, s.st.timeout)
-	defer cancel()
-	var rows []Session
-	err := s.st.db.WithContext(ctx).
-		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?", userID, now, now.Add(-s.o.RefreshIdleTTL)).
-		Order("last_used_at DESC").Order("id").Limit(maxListedSessions).Find(&rows).Error
+	rows, err := s.st.liveSessions(ctx, userID, now, now.Add(-s.o.RefreshIdleTTL))
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	out := make([]SessionInfo, 0, len(rows))
 	for _, r := range rows {
@@ -198,6 +193,18 @@ func (s *Service) Sessions(ctx context.Context, userID int64, current string) ([
 // maxListedSessions bounds GET /sessions; sessions end after the idle
 // timeout, so only a bot logs in this often.
 const maxListedSessions = 200
+
+// liveSessions loads the sessions of a user that are neither revoked, nor
+// expired at now, nor idle since idleSince; most recently used first.
+func (s *store) liveSessions(ctx context.Context, userID int64, now, idleSince time.Time) ([]Session, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	var rows []Session
+	err := s.db.WithContext(ctx).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?", userID, now, idleSince).
+		Order("last_used_at DESC").Order("id").Limit(maxListedSessions).Find(&rows).Error
+	return rows, dbError(err)
+}
 
 // RevokeSession ends one session of user. A session of another user, an
 // unknown or an already ended one is ErrSessionNotFound.

@@ -183,6 +183,39 @@ func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, n
 	return n, err
 }
 
+// page counts the rows of model that filter selects and loads page p of
+// them (PageSize rows in order) into dst.
+func (s *store) page(ctx context.Context, model any, filter func(*gorm.DB) *gorm.DB, order string, p int, dst any) (int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	db := s.db.WithContext(ctx)
+	var n int64
+	if err := filter(db.Model(model)).Count(&n).Error; err != nil {
+		return 0, dbError(err)
+	}
+	if n > int64(p-1)*PageSize {
+		if err := filter(db.Model(model)).Order(order).Offset((p - 1) * PageSize).Limit(PageSize).Find(dst).Error; err != nil {
+			return 0, dbError(err)
+		}
+	}
+	return n, nil
+}
+
+// bans loads every banned user into banned (by id) and returns the ids of
+// the users banned since since.
+func (s *store) bans(ctx context.Context, since time.Time, banned *[]UserRef) ([]int64, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&Account{}).Select("id", "username").Where("banned = ?", true).Order("id").Find(banned).Error; err != nil {
+		return nil, dbError(err)
+	}
+	var recent []int64
+	err := db.Model(&SecurityEvent{}).Distinct("user_id").
+		Where("event = ? AND created_at >= ?", EventBan, since).Pluck("user_id", &recent).Error
+	return recent, dbError(err)
+}
+
 // lockAccount serialises concurrent changes to one account on backends
 // that support row locks; SQLite serialises writers anyway.
 func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
