@@ -69,9 +69,8 @@ func (s *store) deleteBlackout(ctx context.Context) (int64, error) {
 type blackoutCache struct {
 	cutoff atomic.Int64 // Unix ms; zero: none
 
-	st       *store
+	st       *store // bounds each read by Options.DBTimeout
 	interval time.Duration
-	timeout  time.Duration
 	log      *slog.Logger
 
 	stopOnce sync.Once
@@ -79,8 +78,8 @@ type blackoutCache struct {
 	done     chan struct{}
 }
 
-func newBlackoutCache(st *store, interval, timeout time.Duration, log *slog.Logger) *blackoutCache {
-	return &blackoutCache{st: st, interval: interval, timeout: timeout, log: log,
+func newBlackoutCache(st *store, interval time.Duration, log *slog.Logger) *blackoutCache {
+	return &blackoutCache{st: st, interval: interval, log: log,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -91,8 +90,6 @@ func (b *blackoutCache) rejects(iat int64) bool { return issuedBeforeBlackout(ia
 // reload reads the blackout from the database; on failure the last value
 // stays in force.
 func (b *blackoutCache) reload(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
 	c, err := b.st.blackoutCutoff(ctx)
 	if err != nil {
 		return err

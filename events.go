@@ -56,9 +56,8 @@ func (s *Service) record(ctx context.Context, ev SecurityEvent, cl Client) {
 	if ev.CreatedAt.IsZero() {
 		ev.CreatedAt = s.now()
 	}
-	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
-	defer cancel()
-	if err := s.st.create(dbctx, &ev); err != nil {
+	// The store bounds the call by DBTimeout.
+	if err := s.st.create(context.WithoutCancel(ctx), &ev); err != nil {
 		s.log.ErrorContext(ctx, "authgin: recording a security event failed", "event", ev.Event, "user_id", ev.UserID, "err", err)
 	}
 	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)

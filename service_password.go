@@ -80,22 +80,19 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 }
 
 // retireResetToken marks a reset token whose mail never went out as used.
-// It runs even when the request's context has ended.
+// It runs even when the request's context has ended (the store bounds it
+// by DBTimeout).
 func (s *Service) retireResetToken(ctx context.Context, id int64, now time.Time) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
-	defer cancel()
-	if _, err := s.st.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "id = ?", id); err != nil {
+	if _, err := s.st.update(context.WithoutCancel(ctx), &PasswordReset{}, map[string]any{"used_at": now}, "id = ?", id); err != nil {
 		s.log.ErrorContext(ctx, "authgin: retiring an undelivered reset token failed", "err", err)
 	}
 }
 
 // undoHits gives throttling slots back, even when the request's context
-// has ended.
+// has ended (the throttler bounds each call by DBTimeout).
 func (s *Service) undoHits(ctx context.Context, keys ...string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.DBTimeout)
-	defer cancel()
 	for _, k := range keys {
-		if err := s.limits.undo(ctx, k); err != nil {
+		if err := s.limits.undo(context.WithoutCancel(ctx), k); err != nil {
 			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
 		}
 	}
