@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,4 +54,26 @@ func TestREADMEListsSchema(t *testing.T) {
 			}
 		}
 	})
+}
+
+// README's "Options" table names every field of Options.
+func TestREADMEListsOptions(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i := strings.Index(readme, "## Options")
+	if i < 0 {
+		t.Fatal(`README has no "## Options" section`)
+	}
+	section := readme[i:]
+	if j := strings.Index(section[2:], "\n## "); j >= 0 {
+		section = section[:j+2]
+	}
+	for f := range reflect.TypeFor[Options]().Fields() {
+		if !strings.Contains(section, "| `"+f.Name+"`") && !strings.Contains(section, ", `"+f.Name+"`") {
+			t.Errorf("README's Options table does not list %s", f.Name)
+		}
+	}
 }
