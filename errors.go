@@ -24,6 +24,7 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
+// Error returns "code: detail", for logs; clients see the JSON rendering.
 func (e *Error) Error() string { return e.Code + ": " + e.Detail }
 
 // Is reports whether target is an *Error with the same code, so that
