@@ -134,9 +134,8 @@ func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *S
 		s.strict.clear()
 		s.log.WarnContext(ctx, "authgin: refresh token reuse detected, session revoked",
 			"user_id", sess.UserID, "session_id", sess.ID, "ip", cl.IP)
-		ev := UserEvent{UserID: acct.ID, Username: acct.Username, SessionID: sess.ID, IP: cl.IP, UserAgent: cl.UserAgent, Time: now}
 		s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRefreshReuse, SessionID: sess.ID}, cl)
-		runHook(ctx, s.log, "OnRefreshReuse", s.o.Hooks.OnRefreshReuse, ev)
+		runHook(ctx, s.log, "OnRefreshReuse", s.o.Hooks.OnRefreshReuse, s.userEvent(acct, sess.ID, cl))
 	}
 	return Tokens{}, ErrInvalidToken
 }
