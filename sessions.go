@@ -269,12 +269,9 @@ func (s *store) revokeSession(ctx context.Context, sid string, owner int64, now 
 
 // sessionState is what strict mode checks on every request.
 type sessionState struct {
-	UserID     int64
-	ExpiresAt  time.Time
-	LastUsedAt time.Time
-	RevokedAt  sql.NullTime
-	Banned     bool
-	CutoffMS   sql.NullInt64
+	Session  Session // user, expiry, last use and revocation only
+	Banned   bool
+	CutoffMS sql.NullInt64
 }
 
 // refreshState loads everything a refresh checks in one round trip: the
@@ -320,7 +317,7 @@ func (s *store) sessionState(ctx context.Context, sid string) (*sessionState, er
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.id = ?`, blackoutRow, sid).Row()
 	var st sessionState
-	err := row.Scan(&st.UserID, &st.ExpiresAt, &st.LastUsedAt, &st.RevokedAt, &st.Banned, &st.CutoffMS)
+	err := row.Scan(&st.Session.UserID, &st.Session.ExpiresAt, &st.Session.LastUsedAt, &st.Session.RevokedAt, &st.Banned, &st.CutoffMS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -344,8 +341,7 @@ func (s *Service) verifySession(ctx context.Context, c *AccessClaims) error {
 	if err != nil {
 		return err
 	}
-	if st == nil || st.UserID != c.ID || st.Banned || st.RevokedAt.Valid ||
-		!now.Before(st.ExpiresAt) || !now.Before(st.LastUsedAt.Add(s.o.RefreshIdleTTL)) {
+	if st == nil || st.Session.UserID != c.ID || st.Banned || !s.sessionLive(&st.Session, now) {
 		return ErrUnauthorized
 	}
 	if st.CutoffMS.Valid && issuedBeforeBlackout(c.IssuedAt, st.CutoffMS.Int64) {
