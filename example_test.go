@@ -1,6 +1,7 @@
 package authgin_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"net/http"
@@ -34,6 +35,7 @@ func ExampleRegister() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer auth.Close(context.Background()) // delivers queued mails, stops the blackout reader
 	api := r.Group("/api", auth.RequireUser())
 	api.GET("/me", func(c *gin.Context) {
 		u, _ := authgin.CurrentUser(c)
