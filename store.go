@@ -19,12 +19,15 @@ func (e *storeError) Unwrap() error { return e.err }
 // errDuplicate reports a unique-index violation.
 var errDuplicate = errors.New("authgin: duplicate key")
 
-// dbError classifies a GORM error: nil and not-found pass through, unique
-// violations become errDuplicate, text the database cannot store becomes a
-// 400, everything else is a storeError.
+// dbError classifies a GORM error: nil, not-found and errors already
+// classified (an *Error, errDuplicate, a storeError, e.g. returned from a
+// transaction's function) pass through, unique violations become
+// errDuplicate, text the database cannot store becomes a 400, everything
+// else is a storeError.
 func dbError(err error) error {
 	switch {
-	case err == nil, errors.Is(err, gorm.ErrRecordNotFound):
+	case err == nil, errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, errDuplicate),
+		errors.As(err, new(*Error)), errors.As(err, new(*storeError)):
 		return err
 	case isUniqueViolation(err):
 		return errDuplicate
@@ -49,17 +52,9 @@ func (s *store) migrate(ctx context.Context) error {
 func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
-	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+	return dbError(s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		return fn(&store{db: db})
-	})
-	var e *Error
-	if errors.As(err, &e) || errors.Is(err, errDuplicate) || errors.Is(err, gorm.ErrRecordNotFound) {
-		return err
-	}
-	if errors.As(err, new(*storeError)) {
-		return err
-	}
-	return dbError(err)
+	}))
 }
 
 // first loads the single row matching query into dst; found is false when
