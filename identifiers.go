@@ -191,6 +191,18 @@ func checkAddress(addr string) error {
 	return nil
 }
 
+// reservedKeys returns the username keys of names; a name that is no valid
+// username could never be registered and is left out.
+func reservedKeys(names []string) map[string]struct{} {
+	keys := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		if _, k, err := canonicalUsername(n); err == nil {
+			keys[k] = struct{}{}
+		}
+	}
+	return keys
+}
+
 // defaultReservedUsernames returns a fresh slice of the names that cannot be
 // registered when Options.ReservedUsernames is nil: names that could pass
 // for the site or its staff, or collide with routes.

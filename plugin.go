@@ -81,6 +81,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
 		},
 		log:      o.Logger,
+		reserved: reservedKeys(o.ReservedUsernames),
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),
 	}

@@ -592,3 +592,31 @@ func TestRegisterMailFailure(t *testing.T) {
 		}
 	})
 }
+
+// Reserved usernames are refused at register and change_username, compared
+// by canonical key; Options.ReservedUsernames replaces the built-in list,
+// and an empty list reserves none.
+func TestReservedUsernames(t *testing.T) {
+	reg := func(c *client, email, username string) *response {
+		return c.post("/register", map[string]string{"email": email, "username": username,
+			"password1": "correct horse battery", "password2": "correct horse battery"})
+	}
+	t.Run("built-in", func(t *testing.T) {
+		e := newEnv(t, openTestDB(t, "sqlite"))
+		wantError(t, reg(e.client(), "a@example.com", "Admin"), 400, "invalid_username", "Username is reserved")
+		c := e.client()
+		r := c.register("ann@example.com", "ann", "correct horse battery")
+		id := int64(r.json["id"].(float64))
+		wantError(t, c.post(fmt.Sprintf("/%d/change_username", id), map[string]string{"username": "ＲＯＯＴ"}),
+			400, "invalid_username", "Username is reserved")
+	})
+	t.Run("custom", func(t *testing.T) {
+		e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.ReservedUsernames = []string{"Boss"} })
+		wantError(t, reg(e.client(), "b@example.com", "ｂｏｓｓ"), 400, "invalid_username", "Username is reserved")
+		wantStatus(t, reg(e.client(), "a@example.com", "admin"), 200)
+	})
+	t.Run("none", func(t *testing.T) {
+		e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.ReservedUsernames = []string{} })
+		wantStatus(t, reg(e.client(), "a@example.com", "admin"), 200)
+	})
+}

@@ -22,6 +22,9 @@ type Service struct {
 	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
+	// reserved holds the keys of Options.ReservedUsernames, canonicalised
+	// once rather than on every registration.
+	reserved map[string]struct{}
 	// resetEcho evens out forgot_password's response times (timing.go).
 	resetEcho latencyEcho
 	// blackout is the blackout as the stateless middleware sees it; strict
@@ -148,10 +151,8 @@ func (s *Service) checkUsername(name string) (display, key string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	for _, r := range s.o.ReservedUsernames {
-		if _, rk, err := canonicalUsername(r); err == nil && rk == key {
-			return "", "", ErrInvalidUsername.withDetail("Username is reserved")
-		}
+	if _, ok := s.reserved[key]; ok {
+		return "", "", ErrInvalidUsername.withDetail("Username is reserved")
 	}
 	return display, key, nil
 }
