@@ -68,7 +68,7 @@ func TestEnumerationLogin(t *testing.T) {
 					t.Fatalf("%s: per-IP count %d -> %d", login, before, after)
 				}
 				var acct Throttle
-				if err := db.Where("bucket = ?", loginThrottleKey(login)).First(&acct).Error; err != nil {
+				if err := db.Where("bucket = ?", parseLogin(login).throttleKey()).First(&acct).Error; err != nil {
 					t.Fatal(err)
 				}
 				acct.Key = ""

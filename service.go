@@ -191,13 +191,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	// Failures are counted per login name whether or not an account has
 	// it, so the delays reveal nothing; a try during a delay is refused
 	// before any hashing.
-	accountKey := loginThrottleKey(in.Login)
+	name := parseLogin(in.Login)
+	accountKey := name.throttleKey()
 	if wait, err := s.limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount); err != nil {
 		return nil, Tokens{}, err
 	} else if wait > 0 {
 		return nil, Tokens{}, ErrTooManyRequests.withRetry(wait)
 	}
-	acct, err := s.findLogin(ctx, in.Login)
+	acct, err := s.findLogin(ctx, name)
 	if err != nil {
 		s.undoAttempt(ctx, accountKey)
 		return nil, Tokens{}, err
@@ -276,18 +277,30 @@ func (s *Service) undoAttempt(ctx context.Context, key string) {
 	}
 }
 
-// findLogin resolves what the user typed: an email (case-insensitive) or a
-// username (canonical key). Nil without error when nobody matches.
-func (s *Service) findLogin(ctx context.Context, login string) (*Account, error) {
+// loginName is what a client typed as its login, canonicalised once: an
+// email (column "email_key") or a username ("username_key"); column is
+// empty when it is neither.
+type loginName struct{ raw, column, key string }
+
+func parseLogin(login string) loginName {
 	if strings.Contains(login, "@") {
 		if _, key, err := canonicalEmail(login); err == nil {
-			return s.st.accountByKey(ctx, "email_key", key)
+			return loginName{login, "email_key", key}
 		}
 	}
 	if _, key, err := canonicalUsername(login); err == nil {
-		return s.st.accountByKey(ctx, "username_key", key)
+		return loginName{login, "username_key", key}
 	}
-	return nil, nil
+	return loginName{raw: login}
+}
+
+// findLogin loads the account a login names; nil without error when
+// nobody matches.
+func (s *Service) findLogin(ctx context.Context, n loginName) (*Account, error) {
+	if n.column == "" {
+		return nil, nil
+	}
+	return s.st.accountByKey(ctx, n.column, n.key)
 }
 
 // startSession opens a session for acct and issues its tokens.

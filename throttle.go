@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -359,15 +358,16 @@ func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error
 	return err
 }
 
-// loginThrottleKey is the LoginAccount bucket of what a client typed as
-// its login: the email or username key that findLogin would look up, else
-// the raw text, hashed so that the table holds no addresses.
-func loginThrottleKey(login string) string {
-	norm := "raw:" + login
-	if _, key, err := canonicalEmail(login); err == nil && strings.Contains(login, "@") {
-		norm = "email:" + key
-	} else if _, key, err := canonicalUsername(login); err == nil {
-		norm = "username:" + key
+// throttleKey is the LoginAccount bucket of a login: the email or
+// username key that findLogin looks up, else the raw text, hashed so that
+// the table holds no addresses.
+func (n loginName) throttleKey() string {
+	norm := "raw:" + n.raw
+	switch n.column {
+	case "email_key":
+		norm = "email:" + n.key
+	case "username_key":
+		norm = "username:" + n.key
 	}
 	return "login:account:" + hashOpaque(norm)
 }

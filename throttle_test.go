@@ -151,7 +151,7 @@ func TestLoginAccountCap(t *testing.T) {
 			t.Fatalf("largest delay %d s, want 900", maxWait)
 		}
 		var th Throttle
-		db.Where("bucket = ?", loginThrottleKey("cap")).First(&th)
+		db.Where("bucket = ?", parseLogin("cap").throttleKey()).First(&th)
 		if th.Count != 100 {
 			t.Fatalf("count %d, want 100", th.Count)
 		}
