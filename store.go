@@ -166,15 +166,15 @@ func (s *store) sessionByRefresh(ctx context.Context, hash string) (*RefreshToke
 // none kept) and consumes their refresh tokens, so that no live token
 // remains in those families; it returns the number of sessions ended.
 func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, now time.Time) (int64, error) {
-	sessions, tokens, args := "user_id = ? AND revoked_at IS NULL", "user_id = ? AND consumed_at IS NULL", []any{userID}
+	sessionCond, familyCond, args := "user_id = ? AND revoked_at IS NULL", "user_id = ? AND consumed_at IS NULL", []any{userID}
 	if keep != "" {
-		sessions, tokens, args = sessions+" AND id <> ?", tokens+" AND session_id <> ?", append(args, keep)
+		sessionCond, familyCond, args = sessionCond+" AND id <> ?", familyCond+" AND session_id <> ?", append(args, keep)
 	}
-	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, sessions, args...)
+	n, err := s.update(ctx, &Session{}, map[string]any{"revoked_at": now}, sessionCond, args...)
 	if err != nil {
 		return 0, err
 	}
-	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, tokens, args...)
+	_, err = s.update(ctx, &RefreshToken{}, map[string]any{"consumed_at": now}, familyCond, args...)
 	return n, err
 }
 
