@@ -112,6 +112,23 @@ func TestNotUnavailable(t *testing.T) {
 	}
 }
 
+// The store answers an outage with 503 and a bug (bad SQL) with 500: a
+// client told "unavailable" retries, which does not mend a bug.
+func TestDBErrorOutageVersusBug(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		st := &store{db: db, timeout: time.Second}
+		_, err := st.exec(context.Background(), "SELEKT nonsense")
+		if e := httpError(err); e.Status != 500 || e.Code != "internal" {
+			t.Errorf("bad SQL: %v answered %d %s, want 500 internal", err, e.Status, e.Code)
+		}
+		closeDB(db)
+		_, err = st.exec(context.Background(), "SELECT 1")
+		if e := httpError(err); e.Status != 503 || e.Code != "unavailable" {
+			t.Errorf("closed pool: %v answered %d %s, want 503 unavailable", err, e.Status, e.Code)
+		}
+	})
+}
+
 // postgresDSNVia returns dsn with its host and port replaced by addr.
 func postgresDSNVia(t *testing.T, dsn, addr string) string {
 	t.Helper()

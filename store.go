@@ -3,14 +3,16 @@ package authgin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
-// storeError marks a database failure. Clients see 503 "unavailable";
-// the cause is logged, never sent.
+// storeError marks a database that cannot serve right now (isUnavailable:
+// down, unreachable, too slow, locked). Clients see 503 "unavailable"; the
+// cause is logged, never sent.
 type storeError struct{ err error }
 
 func (e *storeError) Error() string { return "authgin: database: " + e.err.Error() }
@@ -22,8 +24,9 @@ var errDuplicate = errors.New("authgin: duplicate key")
 // dbError classifies a GORM error: nil, not-found and errors already
 // classified (an *Error, errDuplicate, a storeError, e.g. returned from a
 // transaction's function) pass through, unique violations become
-// errDuplicate, text the database cannot store becomes a 400, everything
-// else is a storeError.
+// errDuplicate, text the database cannot store becomes a 400, an outage a
+// storeError (503). Anything else is a bug (bad SQL, a violated NOT NULL):
+// a plain error, which the handlers log and answer with 500.
 func dbError(err error) error {
 	switch {
 	case err == nil, errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, errDuplicate),
@@ -33,8 +36,10 @@ func dbError(err error) error {
 		return errDuplicate
 	case isInvalidText(err):
 		return ErrInvalidInput
-	default:
+	case isUnavailable(err):
 		return &storeError{err}
+	default:
+		return fmt.Errorf("authgin: database: %w", err)
 	}
 }
 
