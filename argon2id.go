@@ -1,0 +1,428 @@
+package authgin
+
+import (
+	"encoding/binary"
+	"hash"
+	"math/bits"
+	"runtime"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// argon2id, written from RFC 9106 (version 0x13), so that the hasher can
+// reuse one block array per hashing slot instead of allocating (and the
+// runtime zeroing) 19 MiB per hash, and can yield the processor while it
+// works. golang.org/x/crypto/argon2 is the reference it is tested against.
+
+const (
+	argon2Version   = 0x13
+	argon2TypeID    = 2    // y: argon2id
+	argon2BlockSize = 1024 // bytes
+	argon2SyncPts   = 4    // slices per pass
+	// argon2YieldEvery is how many blocks a hash computes between
+	// runtime.Gosched calls (about 0.5 ms at the default cost), so that
+	// cheap requests do not wait for a whole hash behind busy cores.
+	argon2YieldEvery = 1024
+)
+
+// argon2Block is one 1 KiB memory block as 128 little-endian words.
+type argon2Block [argon2BlockSize / 8]uint64
+
+// argon2Blocks is the number of memory blocks m' of a hash with memory KiB
+// and lanes lanes: m rounded down to a multiple of 4 blocks a lane.
+func argon2Blocks(memory uint32, lanes uint8) int {
+	p := uint32(lanes)
+	if memory < 8*p {
+		memory = 8 * p
+	}
+	return int(memory / (argon2SyncPts * p) * (argon2SyncPts * p))
+}
+
+// argon2idKey derives keyLen bytes from password and salt with argon2id
+// (secret and associated data as in RFC 9106, usually empty). mem is the
+// block array to work in and must hold at least argon2Blocks(memory, lanes)
+// blocks; its previous contents do not matter, because pass 0 writes every
+// block before anything reads it.
+func argon2idKey(mem []argon2Block, password, salt, secret, data []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
+	p := uint32(lanes)
+	if memory < 8*p {
+		memory = 8 * p
+	}
+	h0 := argon2H0(password, salt, secret, data, time, memory, p, keyLen)
+	n := argon2Blocks(memory, lanes)
+	mem = mem[:n]
+	q := n / int(p) // columns per lane
+	argon2Init(mem, &h0, q, int(p))
+	argon2Fill(mem, q, int(p), int(time))
+
+	// Final block: XOR of the last column.
+	var c argon2Block
+	for l := range int(p) {
+		last := &mem[l*q+q-1]
+		for i := range c {
+			c[i] ^= last[i]
+		}
+	}
+	var buf [argon2BlockSize]byte
+	for i, w := range c {
+		binary.LittleEndian.PutUint64(buf[8*i:], w)
+	}
+	out := make([]byte, keyLen)
+	argon2HPrime(out, buf[:])
+	return out
+}
+
+// argon2H0 is the 64-byte pre-hash of the parameters and inputs.
+func argon2H0(password, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size + 8]byte {
+	h, _ := blake2b.New512(nil) // cannot fail without a key
+	var w [4]byte
+	u32 := func(v uint32) {
+		binary.LittleEndian.PutUint32(w[:], v)
+		h.Write(w[:])
+	}
+	withLen := func(b []byte) {
+		u32(uint32(len(b))) // #nosec G115 -- inputs are far below 4 GiB (passwords are capped, salts and keys bounded)
+		h.Write(b)
+	}
+	u32(lanes)
+	u32(keyLen)
+	u32(memory)
+	u32(time)
+	u32(argon2Version)
+	u32(argon2TypeID)
+	withLen(password)
+	withLen(salt)
+	withLen(secret)
+	withLen(data)
+	// Room for the two little-endian words of the first blocks' input.
+	var h0 [blake2b.Size + 8]byte
+	h.Sum(h0[:0])
+	return h0
+}
+
+// argon2HPrime is H', the variable-length hash: it fills out from in.
+func argon2HPrime(out, in []byte) {
+	var prefix [4]byte
+	binary.LittleEndian.PutUint32(prefix[:], uint32(len(out))) // #nosec G115 -- out is a key (<= 128 bytes) or a 1 KiB block
+	if len(out) <= blake2b.Size {
+		h := newBlake2b(len(out))
+		h.Write(prefix[:])
+		h.Write(in)
+		h.Sum(out[:0])
+		return
+	}
+	// r = ceil(T/32) - 2 hashes of 64 bytes, of which the first halves are
+	// output, then one last hash of the remaining T - 32r bytes.
+	r := (len(out)+31)/32 - 2
+	var v [blake2b.Size]byte
+	h := newBlake2b(blake2b.Size)
+	h.Write(prefix[:])
+	h.Write(in)
+	h.Sum(v[:0])
+	copy(out, v[:32])
+	for i := 1; i < r; i++ {
+		v = blake2b.Sum512(v[:])
+		copy(out[32*i:], v[:32])
+	}
+	last := newBlake2b(len(out) - 32*r)
+	last.Write(v[:])
+	last.Sum(out[32*r : 32*r])
+}
+
+// newBlake2b returns an unkeyed BLAKE2b of size bytes (1..64).
+func newBlake2b(size int) hash.Hash {
+	h, err := blake2b.New(size, nil)
+	if err != nil {
+		panic("authgin: blake2b size " + err.Error()) // sizes are computed above, always 1..64
+	}
+	return h
+}
+
+// argon2Init computes the first two blocks of every lane from h0.
+func argon2Init(mem []argon2Block, h0 *[blake2b.Size + 8]byte, q, lanes int) {
+	var buf [argon2BlockSize]byte
+	for l := range lanes {
+		for j := range 2 {
+			binary.LittleEndian.PutUint32(h0[blake2b.Size:], uint32(j))   // #nosec G115 -- 0 or 1
+			binary.LittleEndian.PutUint32(h0[blake2b.Size+4:], uint32(l)) // #nosec G115 -- lanes <= 255
+			argon2HPrime(buf[:], h0[:])
+			b := &mem[l*q+j]
+			for i := range b {
+				b[i] = binary.LittleEndian.Uint64(buf[8*i:])
+			}
+		}
+	}
+}
+
+// argon2Fill runs the passes. Lanes of one slice only reference blocks of
+// other lanes in finished slices, so computing them one after the other is
+// the same as computing them in parallel.
+func argon2Fill(mem []argon2Block, q, lanes, passes int) {
+	segLen := q / argon2SyncPts
+	sinceYield := 0
+	for pass := range passes {
+		for slice := range argon2SyncPts {
+			for lane := range lanes {
+				sinceYield += segLen
+				argon2Segment(mem, q, lanes, passes, pass, slice, lane, segLen, &sinceYield)
+			}
+		}
+	}
+}
+
+// argon2Segment computes one segment: segLen blocks of one lane in one slice.
+func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLen int, sinceYield *int) {
+	// argon2id: data-independent addressing for the first half of pass 0,
+	// data-dependent (the previous block's first word) afterwards.
+	independent := pass == 0 && slice < argon2SyncPts/2
+	var input, address, zero argon2Block
+	if independent {
+		input[0] = uint64(pass)  // #nosec G115 -- small non-negative ints
+		input[1] = uint64(lane)  // #nosec G115
+		input[2] = uint64(slice) // #nosec G115
+		input[3] = uint64(len(mem))
+		input[4] = uint64(passes) // #nosec G115
+		input[5] = argon2TypeID
+	}
+	nextAddresses := func() {
+		input[6]++
+		argon2G(&address, &zero, &input, false)
+		argon2G(&address, &zero, &address, false)
+	}
+
+	start := 0
+	if pass == 0 && slice == 0 {
+		start = 2 // the first two blocks come from h0
+		if independent {
+			nextAddresses()
+		}
+	}
+	laneBase := lane * q
+	for idx := start; idx < segLen; idx++ {
+		col := slice*segLen + idx
+		cur := laneBase + col
+		prev := cur - 1
+		if col == 0 {
+			prev = laneBase + q - 1
+		}
+		var rnd uint64
+		if independent {
+			if idx%len(address) == 0 {
+				nextAddresses()
+			}
+			rnd = address[idx%len(address)]
+		} else {
+			rnd = mem[prev][0]
+		}
+
+		// The reference block: lane from the high word, position in the
+		// reference area from the low word, biased towards recent blocks.
+		refLane := int((rnd >> 32) % uint64(lanes)) // #nosec G115 -- lanes >= 1
+		if pass == 0 && slice == 0 {
+			refLane = lane
+		}
+		var area int
+		switch {
+		case refLane == lane && pass == 0:
+			area = slice*segLen + idx - 1
+		case refLane == lane:
+			area = q - segLen + idx - 1
+		case pass == 0:
+			area = slice * segLen
+		default:
+			area = q - segLen
+		}
+		if refLane != lane && idx == 0 {
+			area--
+		}
+		j1 := rnd & 0xffffffff
+		x := (j1 * j1) >> 32
+		y := (uint64(area) * x) >> 32 // #nosec G115 -- area > 0
+		rel := area - 1 - int(y)      // #nosec G115 -- y < area
+		startPos := 0
+		if pass != 0 && slice != argon2SyncPts-1 {
+			startPos = (slice + 1) * segLen
+		}
+		ref := refLane*q + (startPos+rel)%q
+
+		// Version 0x13: pass 0 overwrites, later passes XOR into the block.
+		argon2G(&mem[cur], &mem[prev], &mem[ref], pass != 0)
+
+		*sinceYield++
+		if *sinceYield >= argon2YieldEvery {
+			*sinceYield = 0
+			runtime.Gosched()
+		}
+	}
+}
+
+// argon2G is the compression function: out = P(x ^ y) ^ x ^ y, XORed into
+// out's previous contents when xor is set. out may alias x or y.
+func argon2G(out, x, y *argon2Block, xor bool) {
+	var r, z argon2Block
+	for i := range r {
+		r[i] = x[i] ^ y[i]
+	}
+	z = r
+	for i := range 8 {
+		argon2Row(&z, i)
+	}
+	for i := range 8 {
+		argon2Col(&z, i)
+	}
+	if xor {
+		for i := range out {
+			out[i] ^= z[i] ^ r[i]
+		}
+	} else {
+		for i := range out {
+			out[i] = z[i] ^ r[i]
+		}
+	}
+}
+
+// argon2Row applies the permutation P (a BLAKE2b round with BlaMka's
+// a + b + 2*lo(a)*lo(b) in place of a + b) to row r of z: its eight 16-byte
+// registers are words 16r..16r+15. Unrolled: this is where argon2 spends
+// its time.
+func argon2Row(b *argon2Block, r int) {
+	z := (*[16]uint64)(b[16*r : 16*r+16])
+	v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 := z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7], z[8], z[9], z[10], z[11], z[12], z[13], z[14], z[15]
+	v0 = v0 + v4 + 2*uint64(uint32(v0))*uint64(uint32(v4))
+	v12 = bits.RotateLeft64(v12^v0, -32)
+	v8 = v8 + v12 + 2*uint64(uint32(v8))*uint64(uint32(v12))
+	v4 = bits.RotateLeft64(v4^v8, -24)
+	v0 = v0 + v4 + 2*uint64(uint32(v0))*uint64(uint32(v4))
+	v12 = bits.RotateLeft64(v12^v0, -16)
+	v8 = v8 + v12 + 2*uint64(uint32(v8))*uint64(uint32(v12))
+	v4 = bits.RotateLeft64(v4^v8, -63)
+	v1 = v1 + v5 + 2*uint64(uint32(v1))*uint64(uint32(v5))
+	v13 = bits.RotateLeft64(v13^v1, -32)
+	v9 = v9 + v13 + 2*uint64(uint32(v9))*uint64(uint32(v13))
+	v5 = bits.RotateLeft64(v5^v9, -24)
+	v1 = v1 + v5 + 2*uint64(uint32(v1))*uint64(uint32(v5))
+	v13 = bits.RotateLeft64(v13^v1, -16)
+	v9 = v9 + v13 + 2*uint64(uint32(v9))*uint64(uint32(v13))
+	v5 = bits.RotateLeft64(v5^v9, -63)
+	v2 = v2 + v6 + 2*uint64(uint32(v2))*uint64(uint32(v6))
+	v14 = bits.RotateLeft64(v14^v2, -32)
+	v10 = v10 + v14 + 2*uint64(uint32(v10))*uint64(uint32(v14))
+	v6 = bits.RotateLeft64(v6^v10, -24)
+	v2 = v2 + v6 + 2*uint64(uint32(v2))*uint64(uint32(v6))
+	v14 = bits.RotateLeft64(v14^v2, -16)
+	v10 = v10 + v14 + 2*uint64(uint32(v10))*uint64(uint32(v14))
+	v6 = bits.RotateLeft64(v6^v10, -63)
+	v3 = v3 + v7 + 2*uint64(uint32(v3))*uint64(uint32(v7))
+	v15 = bits.RotateLeft64(v15^v3, -32)
+	v11 = v11 + v15 + 2*uint64(uint32(v11))*uint64(uint32(v15))
+	v7 = bits.RotateLeft64(v7^v11, -24)
+	v3 = v3 + v7 + 2*uint64(uint32(v3))*uint64(uint32(v7))
+	v15 = bits.RotateLeft64(v15^v3, -16)
+	v11 = v11 + v15 + 2*uint64(uint32(v11))*uint64(uint32(v15))
+	v7 = bits.RotateLeft64(v7^v11, -63)
+	v0 = v0 + v5 + 2*uint64(uint32(v0))*uint64(uint32(v5))
+	v15 = bits.RotateLeft64(v15^v0, -32)
+	v10 = v10 + v15 + 2*uint64(uint32(v10))*uint64(uint32(v15))
+	v5 = bits.RotateLeft64(v5^v10, -24)
+	v0 = v0 + v5 + 2*uint64(uint32(v0))*uint64(uint32(v5))
+	v15 = bits.RotateLeft64(v15^v0, -16)
+	v10 = v10 + v15 + 2*uint64(uint32(v10))*uint64(uint32(v15))
+	v5 = bits.RotateLeft64(v5^v10, -63)
+	v1 = v1 + v6 + 2*uint64(uint32(v1))*uint64(uint32(v6))
+	v12 = bits.RotateLeft64(v12^v1, -32)
+	v11 = v11 + v12 + 2*uint64(uint32(v11))*uint64(uint32(v12))
+	v6 = bits.RotateLeft64(v6^v11, -24)
+	v1 = v1 + v6 + 2*uint64(uint32(v1))*uint64(uint32(v6))
+	v12 = bits.RotateLeft64(v12^v1, -16)
+	v11 = v11 + v12 + 2*uint64(uint32(v11))*uint64(uint32(v12))
+	v6 = bits.RotateLeft64(v6^v11, -63)
+	v2 = v2 + v7 + 2*uint64(uint32(v2))*uint64(uint32(v7))
+	v13 = bits.RotateLeft64(v13^v2, -32)
+	v8 = v8 + v13 + 2*uint64(uint32(v8))*uint64(uint32(v13))
+	v7 = bits.RotateLeft64(v7^v8, -24)
+	v2 = v2 + v7 + 2*uint64(uint32(v2))*uint64(uint32(v7))
+	v13 = bits.RotateLeft64(v13^v2, -16)
+	v8 = v8 + v13 + 2*uint64(uint32(v8))*uint64(uint32(v13))
+	v7 = bits.RotateLeft64(v7^v8, -63)
+	v3 = v3 + v4 + 2*uint64(uint32(v3))*uint64(uint32(v4))
+	v14 = bits.RotateLeft64(v14^v3, -32)
+	v9 = v9 + v14 + 2*uint64(uint32(v9))*uint64(uint32(v14))
+	v4 = bits.RotateLeft64(v4^v9, -24)
+	v3 = v3 + v4 + 2*uint64(uint32(v3))*uint64(uint32(v4))
+	v14 = bits.RotateLeft64(v14^v3, -16)
+	v9 = v9 + v14 + 2*uint64(uint32(v9))*uint64(uint32(v14))
+	v4 = bits.RotateLeft64(v4^v9, -63)
+	z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7], z[8], z[9], z[10], z[11], z[12], z[13], z[14], z[15] = v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
+}
+
+// argon2Col applies P to column c of z: registers c, c+8, ..., c+56, that
+// is words 2c, 2c+1, 2c+16, 2c+17, ..., 2c+112, 2c+113.
+func argon2Col(b *argon2Block, c int) {
+	z := (*[114]uint64)(b[2*c : 2*c+114])
+	v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 := z[0], z[1], z[16], z[17], z[32], z[33], z[48], z[49], z[64], z[65], z[80], z[81], z[96], z[97], z[112], z[113]
+	v0 = v0 + v4 + 2*uint64(uint32(v0))*uint64(uint32(v4))
+	v12 = bits.RotateLeft64(v12^v0, -32)
+	v8 = v8 + v12 + 2*uint64(uint32(v8))*uint64(uint32(v12))
+	v4 = bits.RotateLeft64(v4^v8, -24)
+	v0 = v0 + v4 + 2*uint64(uint32(v0))*uint64(uint32(v4))
+	v12 = bits.RotateLeft64(v12^v0, -16)
+	v8 = v8 + v12 + 2*uint64(uint32(v8))*uint64(uint32(v12))
+	v4 = bits.RotateLeft64(v4^v8, -63)
+	v1 = v1 + v5 + 2*uint64(uint32(v1))*uint64(uint32(v5))
+	v13 = bits.RotateLeft64(v13^v1, -32)
+	v9 = v9 + v13 + 2*uint64(uint32(v9))*uint64(uint32(v13))
+	v5 = bits.RotateLeft64(v5^v9, -24)
+	v1 = v1 + v5 + 2*uint64(uint32(v1))*uint64(uint32(v5))
+	v13 = bits.RotateLeft64(v13^v1, -16)
+	v9 = v9 + v13 + 2*uint64(uint32(v9))*uint64(uint32(v13))
+	v5 = bits.RotateLeft64(v5^v9, -63)
+	v2 = v2 + v6 + 2*uint64(uint32(v2))*uint64(uint32(v6))
+	v14 = bits.RotateLeft64(v14^v2, -32)
+	v10 = v10 + v14 + 2*uint64(uint32(v10))*uint64(uint32(v14))
+	v6 = bits.RotateLeft64(v6^v10, -24)
+	v2 = v2 + v6 + 2*uint64(uint32(v2))*uint64(uint32(v6))
+	v14 = bits.RotateLeft64(v14^v2, -16)
+	v10 = v10 + v14 + 2*uint64(uint32(v10))*uint64(uint32(v14))
+	v6 = bits.RotateLeft64(v6^v10, -63)
+	v3 = v3 + v7 + 2*uint64(uint32(v3))*uint64(uint32(v7))
+	v15 = bits.RotateLeft64(v15^v3, -32)
+	v11 = v11 + v15 + 2*uint64(uint32(v11))*uint64(uint32(v15))
+	v7 = bits.RotateLeft64(v7^v11, -24)
+	v3 = v3 + v7 + 2*uint64(uint32(v3))*uint64(uint32(v7))
+	v15 = bits.RotateLeft64(v15^v3, -16)
+	v11 = v11 + v15 + 2*uint64(uint32(v11))*uint64(uint32(v15))
+	v7 = bits.RotateLeft64(v7^v11, -63)
+	v0 = v0 + v5 + 2*uint64(uint32(v0))*uint64(uint32(v5))
+	v15 = bits.RotateLeft64(v15^v0, -32)
+	v10 = v10 + v15 + 2*uint64(uint32(v10))*uint64(uint32(v15))
+	v5 = bits.RotateLeft64(v5^v10, -24)
+	v0 = v0 + v5 + 2*uint64(uint32(v0))*uint64(uint32(v5))
+	v15 = bits.RotateLeft64(v15^v0, -16)
+	v10 = v10 + v15 + 2*uint64(uint32(v10))*uint64(uint32(v15))
+	v5 = bits.RotateLeft64(v5^v10, -63)
+	v1 = v1 + v6 + 2*uint64(uint32(v1))*uint64(uint32(v6))
+	v12 = bits.RotateLeft64(v12^v1, -32)
+	v11 = v11 + v12 + 2*uint64(uint32(v11))*uint64(uint32(v12))
+	v6 = bits.RotateLeft64(v6^v11, -24)
+	v1 = v1 + v6 + 2*uint64(uint32(v1))*uint64(uint32(v6))
+	v12 = bits.RotateLeft64(v12^v1, -16)
+	v11 = v11 + v12 + 2*uint64(uint32(v11))*uint64(uint32(v12))
+	v6 = bits.RotateLeft64(v6^v11, -63)
+	v2 = v2 + v7 + 2*uint64(uint32(v2))*uint64(uint32(v7))
+	v13 = bits.RotateLeft64(v13^v2, -32)
+	v8 = v8 + v13 + 2*uint64(uint32(v8))*uint64(uint32(v13))
+	v7 = bits.RotateLeft64(v7^v8, -24)
+	v2 = v2 + v7 + 2*uint64(uint32(v2))*uint64(uint32(v7))
+	v13 = bits.RotateLeft64(v13^v2, -16)
+	v8 = v8 + v13 + 2*uint64(uint32(v8))*uint64(uint32(v13))
+	v7 = bits.RotateLeft64(v7^v8, -63)
+	v3 = v3 + v4 + 2*uint64(uint32(v3))*uint64(uint32(v4))
+	v14 = bits.RotateLeft64(v14^v3, -32)
+	v9 = v9 + v14 + 2*uint64(uint32(v9))*uint64(uint32(v14))
+	v4 = bits.RotateLeft64(v4^v9, -24)
+	v3 = v3 + v4 + 2*uint64(uint32(v3))*uint64(uint32(v4))
+	v14 = bits.RotateLeft64(v14^v3, -16)
+	v9 = v9 + v14 + 2*uint64(uint32(v9))*uint64(uint32(v14))
+	v4 = bits.RotateLeft64(v4^v9, -63)
+	z[0], z[1], z[16], z[17], z[32], z[33], z[48], z[49], z[64], z[65], z[80], z[81], z[96], z[97], z[112], z[113] = v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
+}
