@@ -259,24 +259,25 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 // argon2G is the compression function: out = P(x ^ y) ^ x ^ y, XORed into
 // out's previous contents when xor is set. out may alias x or y.
 func argon2G(out, x, y *argon2Block, xor bool) {
-	var r, z argon2Block
-	for i := range r {
-		r[i] = x[i] ^ y[i]
+	var z argon2Block
+	for i := range z {
+		z[i] = x[i] ^ y[i]
 	}
-	z = r
 	for i := range 8 {
 		argon2Row(&z, i)
 	}
 	for i := range 8 {
 		argon2Col(&z, i)
 	}
+	// x ^ y again rather than a saved copy: both were just read, and each
+	// word is read before out (which may alias either) is written.
 	if xor {
 		for i := range out {
-			out[i] ^= z[i] ^ r[i]
+			out[i] ^= z[i] ^ x[i] ^ y[i]
 		}
 	} else {
 		for i := range out {
-			out[i] = z[i] ^ r[i]
+			out[i] = z[i] ^ x[i] ^ y[i]
 		}
 	}
 }
