@@ -175,7 +175,7 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 	// argon2id: data-independent addressing for the first half of pass 0,
 	// data-dependent (the previous block's first word) afterwards.
 	independent := pass == 0 && slice < argon2SyncPts/2
-	var input, address, zero argon2Block
+	var input, address, zero, scratch argon2Block
 	if independent {
 		input[0] = uint64(pass)  // #nosec G115 -- small non-negative ints
 		input[1] = uint64(lane)  // #nosec G115 -- as above
@@ -186,8 +186,8 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 	}
 	nextAddresses := func() {
 		input[6]++
-		argon2G(&address, &zero, &input, false)
-		argon2G(&address, &zero, &address, false)
+		argon2Compress(&address, &zero, &input, &scratch, false)
+		argon2Compress(&address, &zero, &address, &scratch, false)
 	}
 
 	start := 0
@@ -246,7 +246,7 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 		ref := refLane*q + (startPos+rel)%q
 
 		// Version 0x13: pass 0 overwrites, later passes XOR into the block.
-		argon2G(&mem[cur], &mem[prev], &mem[ref], pass != 0)
+		argon2Compress(&mem[cur], &mem[prev], &mem[ref], &scratch, pass != 0)
 
 		*sinceYield++
 		if *sinceYield >= argon2YieldEvery {
@@ -257,17 +257,18 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 }
 
 // argon2G is the compression function: out = P(x ^ y) ^ x ^ y, XORed into
-// out's previous contents when xor is set. out may alias x or y.
-func argon2G(out, x, y *argon2Block, xor bool) {
-	var z argon2Block
+// out's previous contents when xor is set. out may alias x or y; z is
+// scratch (any contents, aliasing none of them), so that no block is
+// zeroed per call.
+func argon2G(out, x, y, z *argon2Block, xor bool) {
 	for i := range z {
 		z[i] = x[i] ^ y[i]
 	}
 	for i := range 8 {
-		argon2Row(&z, i)
+		argon2Row(z, i)
 	}
 	for i := range 8 {
-		argon2Col(&z, i)
+		argon2Col(z, i)
 	}
 	// x ^ y again rather than a saved copy: both were just read, and each
 	// word is read before out (which may alias either) is written.
