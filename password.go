@@ -104,19 +104,27 @@ func newHasher(p Argon2Params, concurrency int, queueTimeout time.Duration) *has
 		concurrency = 1
 	}
 	h := &hasher{params: p, sem: make(chan struct{}, concurrency), mems: make(chan *argon2Mem, concurrency), queueTimeout: queueTimeout}
-	// Give the arrays back to the system with the hasher. A hash in flight
-	// keeps h reachable, so by then every array is in the channel.
-	runtime.AddCleanup(h, func(mems chan *argon2Mem) {
-		for {
-			select {
-			case m := <-mems:
-				m.free()
-			default:
-				return
-			}
-		}
-	}, h.mems)
+	// Give the arrays back to the system with the hasher (if Close did not).
+	// A hash in flight keeps h reachable, so by then every array is in the
+	// channel.
+	runtime.AddCleanup(h, freeArgon2Mems, h.mems)
 	return h
+}
+
+// close gives back the block arrays of the slots that are not hashing. A
+// hash still running puts its array back afterwards (the cleanup frees it),
+// and a hash after close maps a new one.
+func (h *hasher) close() { freeArgon2Mems(h.mems) }
+
+func freeArgon2Mems(mems chan *argon2Mem) {
+	for {
+		select {
+		case m := <-mems:
+			m.free()
+		default:
+			return
+		}
+	}
 }
 
 // argon2Mem is a block array for argon2id; mapped is set when it lives

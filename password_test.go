@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
+	"gorm.io/gorm"
 )
 
 // newTestHasher hashes at the cheap test cost (testutil_test.go).
@@ -499,4 +500,42 @@ func BenchmarkHashDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestHashPassword: Service.HashPassword gives a hash the login accepts,
+// applies the rules of a new password, and Close unmaps the hashing memory.
+func TestHashPassword(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		svc := e.auth.Service()
+		ctx := context.Background()
+		userID(e.client().register("seed@example.com", "seed", "correct horse battery"))
+
+		h, err := svc.HashPassword(ctx, "another fine passphrase", PasswordInfo{Username: "seed", Email: "seed@example.com"})
+		if err != nil || !strings.HasPrefix(h, "$argon2id$v=19$") {
+			t.Fatalf("HashPassword = %q, %v", h, err)
+		}
+		if err := db.Model(&Account{}).Where("username_key = ?", "seed").Update("password_hash", h).Error; err != nil {
+			t.Fatal(err)
+		}
+		c := e.client()
+		wantStatus(t, c.post("/login", map[string]string{"login": "seed", "password": "correct horse battery"}), 401)
+		wantStatus(t, c.post("/login", map[string]string{"login": "seed", "password": "another fine passphrase"}), 200)
+
+		for pw, want := range map[string]*Error{"short": ErrPasswordTooShort, "seed-is-my-password": ErrPasswordContainsUsername, "nul\x00in password": ErrInvalidPassword} {
+			if _, err := svc.HashPassword(ctx, pw, PasswordInfo{Username: "seed"}); !errors.Is(err, want) {
+				t.Errorf("HashPassword(%q) = %v, want %v", pw, err, want)
+			}
+		}
+
+		if len(svc.hasher.mems) == 0 {
+			t.Fatal("no block array kept after hashing")
+		}
+		if err := e.auth.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(svc.hasher.mems); n != 0 {
+			t.Fatalf("%d block arrays kept after Close", n)
+		}
+	})
 }

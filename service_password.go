@@ -308,3 +308,16 @@ func (s *Service) notifyPasswordChanged(ctx context.Context, acct *Account) {
 	}
 	s.outbox.enqueue(m)
 }
+
+// HashPassword returns password hashed as the service stores it (an
+// argon2id PHC string at Options.Argon2), for seeding or importing accounts
+// outside the routes. password must pass the rules of a new password; info
+// gives the policy the account's username and email. Like a login, it waits
+// for a hashing slot, at most Options.HashQueueTimeout.
+func (s *Service) HashPassword(ctx context.Context, password string, info PasswordInfo) (string, error) {
+	p, err := checkPassword(password, info, s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	if err != nil {
+		return "", err
+	}
+	return s.hasher.hash(ctx, p)
+}

@@ -66,8 +66,9 @@ func TestLoginLoad(t *testing.T) {
 	}
 	srv := startLoginServer(t)
 
-	peak, rates := peakHashRate(calibrateFor)
-	t.Logf("argon2id hashes/s: 1 in flight %.1f, 2: %.1f, 4: %.1f; peak %.1f", rates[1], rates[2], rates[4], peak)
+	rates := measureHashRates(t, calibrateFor)
+	peak := rates.peak()
+	t.Logf("argon2id hashes/s: %v; peak %.1f", rates, peak)
 	runtime.GC()
 	debug.FreeOSMemory()
 	if err := resetPeakRSS(); err != nil {
