@@ -171,26 +171,26 @@ func startLoginServer(t *testing.T) loginServer {
 	hashes, _ := strconv.Atoi(os.Getenv("BENCH_HASH_CONCURRENCY"))
 	app := newAuthginApp(t, authgin.Options{Limits: unthrottled(), HashConcurrency: hashes})
 	app.r.GET(protected, app.auth.RequireUser(), func(c *gin.Context) { c.String(http.StatusOK, "ok") })
-	srv := loginServer{hashBound: cmp.Or(hashes, runtime.GOMAXPROCS(0))}
+	srv := loginServer{HashBound: cmp.Or(hashes, runtime.GOMAXPROCS(0))}
 	tokens := make([]string, accounts)
 	errs := make([]error, accounts)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, srv.hashBound)
+	sem := make(chan struct{}, srv.HashBound)
 	for i := range accounts {
-		srv.logins = append(srv.logins, fmt.Sprintf("user%03d", i))
+		srv.Logins = append(srv.Logins, fmt.Sprintf("user%03d", i))
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			tokens[i], errs[i] = app.tryRegister(srv.logins[i], loadPassword)
+			tokens[i], errs[i] = app.tryRegister(srv.Logins[i], loadPassword)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	srv.accessToken = tokens[0]
+	srv.AccessToken = tokens[0]
 	hs := httptest.NewServer(app.r)
 	t.Cleanup(hs.Close)
-	srv.url = hs.URL
+	srv.URL = hs.URL
 	return srv
 }

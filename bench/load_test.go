@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,13 +34,16 @@ const (
 // loginServer is what the load test drives: an in-process server over
 // loopback with registered accounts.
 type loginServer struct {
-	url         string   // http://127.0.0.1:port
-	logins      []string // account names with password loadPassword
-	hashBound   int      // hashes the server runs at once
-	accessToken string   // a valid access cookie value for the probe
+	URL         string   // http://127.0.0.1:port
+	Logins      []string // account names with password loadPassword
+	HashBound   int      `json:"-"` // hashes the server runs at once
+	AccessToken string   // a valid access cookie value for the probe
 }
 
 const loadPassword = "correct horse battery staple"
+
+// loadClientsEnv carries the server (JSON) to the client process.
+const loadClientsEnv = "BENCH_LOAD_SERVER"
 
 // loadResult counts what the clients saw inside the measured window.
 type loadResult struct {
@@ -58,44 +64,65 @@ func (r *loadResult) tally(resp *http.Response, body []byte) {
 	r.mu.Unlock()
 }
 
+// loadReport is what the client process reports: the hash rates it
+// measured before the load and the counts of the load.
+type loadReport struct {
+	Rates                                                hashRates
+	OK, Overflow, NoRetryAfter, OtherStatus, ClientErrors int64
+	ProbeFailures                                        int64
+	ProbeLatencies                                       []time.Duration
+	Failed                                               map[string]int
+}
+
+func (r *loadResult) report(rates hashRates) loadReport {
+	return loadReport{
+		Rates: rates, OK: r.ok.Load(), Overflow: r.overflow.Load(), NoRetryAfter: r.noRetryAfter.Load(),
+		OtherStatus: r.otherStatus.Load(), ClientErrors: r.clientErrors.Load(), ProbeFailures: r.probeFailures.Load(),
+		ProbeLatencies: r.probeLatencies, Failed: r.failed,
+	}
+}
+
 // TestLoginLoad: 200 clients log in for 10 s at default argon2id cost while
 // one client keeps calling a protected route. Run with -load.
+//
+// The server runs in this process; the clients, and the hash rate
+// calibration before them, run in a second process (this test binary,
+// TestLoginLoadClients), so that the peak RSS measured is the server's own
+// and not its load generator's. Both share the machine's cores.
 func TestLoginLoad(t *testing.T) {
 	if !*loadTest {
 		t.Skip("load test: run with -load")
 	}
 	srv := startLoginServer(t)
-
-	rates := measureHashRates(t, calibrateFor)
-	peak := rates.peak()
-	t.Logf("argon2id hashes/s: %v; peak %.1f", rates, peak)
 	runtime.GC()
 	debug.FreeOSMemory()
 	if err := resetPeakRSS(); err != nil {
-		t.Logf("VmHWM not reset (%v): the peak includes the calibration", err)
+		t.Logf("VmHWM not reset (%v): the peak includes the set-up", err)
 	}
-
 	startRSS, _ := procStatusKiB("VmRSS")
-	res := driveLogins(srv)
+
+	res := runLoadClients(t, srv)
 	hwm, err := procStatusKiB("VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	rate := float64(res.ok.Load()) / loadDuration.Seconds()
-	p99 := percentile(res.probeLatencies, 0.99)
-	rssBound := int64(baseRSSBoundMiB+srv.hashBound*hashMiB) * 1024
-	t.Logf("logins: %d ok (%.1f/s = %.2fx peak), %d overflow 503, %d other status, %d client errors; failures by status and code: %v",
-		res.ok.Load(), rate, rate/peak, res.overflow.Load(), res.otherStatus.Load(), res.clientErrors.Load(), res.failed)
+	peak := res.Rates.peak()
+	t.Logf("argon2id hashes/s: %v; peak %.1f", res.Rates, peak)
+	rate := float64(res.OK) / loadDuration.Seconds()
+	p99 := percentile(res.ProbeLatencies, 0.99)
+	rssBound := int64(baseRSSBoundMiB+srv.HashBound*hashMiB) * 1024
+	t.Logf("logins: %d ok (%.1f/s = %.2fx peak, %.2fx x/crypto's peak), %d overflow 503, %d other status, %d client errors; failures by status and code: %v",
+		res.OK, rate, rate/peak, rate/res.Rates.xcryptoPeak(), res.Overflow, res.OtherStatus, res.ClientErrors, res.Failed)
 	t.Logf("protected probe: %d requests, p50 %v, p99 %v, max %v, %d failures",
-		len(res.probeLatencies), percentile(res.probeLatencies, 0.5), p99,
-		percentile(res.probeLatencies, 1), res.probeFailures.Load())
-	t.Logf("peak RSS (VmHWM) %.1f MiB (%.1f MiB before the load), bound %.1f MiB (64 + %d x 19)",
-		float64(hwm)/1024, float64(startRSS)/1024, float64(rssBound)/1024, srv.hashBound)
+		len(res.ProbeLatencies), percentile(res.ProbeLatencies, 0.5), p99,
+		percentile(res.ProbeLatencies, 1), res.ProbeFailures)
+	t.Logf("server peak RSS (VmHWM) %.1f MiB (%.1f MiB before the load), bound %.1f MiB (64 + %d x 19)",
+		float64(hwm)/1024, float64(startRSS)/1024, float64(rssBound)/1024, srv.HashBound)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	mib := func(n uint64) float64 { return float64(n) / (1 << 20) }
-	t.Logf("Go memory now: sys %.1f MiB, heap sys %.1f, heap in use %.1f, released %.1f, stacks %.1f; %d GCs",
+	t.Logf("server Go memory now: sys %.1f MiB, heap sys %.1f, heap in use %.1f, released %.1f, stacks %.1f; %d GCs",
 		mib(ms.Sys), mib(ms.HeapSys), mib(ms.HeapInuse), mib(ms.HeapReleased), mib(ms.StackSys), ms.NumGC)
 
 	if rate < 0.9*peak {
@@ -107,12 +134,52 @@ func TestLoginLoad(t *testing.T) {
 	if p99 >= 25*time.Millisecond {
 		t.Errorf("protected request p99 %v >= 25ms", p99)
 	}
-	if n := res.noRetryAfter.Load(); n > 0 {
-		t.Errorf("%d overflow responses without Retry-After", n)
+	if res.NoRetryAfter > 0 {
+		t.Errorf("%d overflow responses without Retry-After", res.NoRetryAfter)
 	}
-	if n := res.otherStatus.Load() + res.clientErrors.Load() + res.probeFailures.Load(); n > 0 {
+	if n := res.OtherStatus + res.ClientErrors + res.ProbeFailures; n > 0 {
 		t.Errorf("%d requests neither succeeded nor got 503 (timeouts, errors, other statuses)", n)
 	}
+}
+
+// runLoadClients runs TestLoginLoadClients in a child process against srv
+// and returns its report.
+func runLoadClients(t *testing.T, srv loginServer) loadReport {
+	cfg, _ := json.Marshal(srv)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoginLoadClients$", "-test.v", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), loadClientsEnv+"="+string(cfg))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var rep loadReport
+	for line := range strings.Lines(string(out)) {
+		if js, ok := strings.CutPrefix(strings.TrimSpace(line), "LOADREPORT "); ok {
+			if err := json.Unmarshal([]byte(js), &rep); err != nil {
+				t.Fatalf("client report: %v", err)
+			}
+			return rep
+		}
+	}
+	t.Fatalf("client process: %v\n%s\n%s", err, out, stderr.Bytes())
+	return rep
+}
+
+// TestLoginLoadClients is TestLoginLoad's client process: it measures the
+// hash rates, drives the load and prints its report. It runs only when
+// started by TestLoginLoad.
+func TestLoginLoadClients(t *testing.T) {
+	cfg := os.Getenv(loadClientsEnv)
+	if cfg == "" {
+		t.Skip("started by TestLoginLoad")
+	}
+	var srv loginServer
+	if err := json.Unmarshal([]byte(cfg), &srv); err != nil {
+		t.Fatal(err)
+	}
+	rates := measureHashRates(t, calibrateFor)
+	runtime.GC()
+	rep, _ := json.Marshal(driveLogins(srv).report(rates))
+	fmt.Printf("LOADREPORT %s\n", rep)
 }
 
 // driveLogins runs the clients and the probe for loadDuration; responses
@@ -128,9 +195,9 @@ func driveLogins(srv loginServer) *loadResult {
 	var wg sync.WaitGroup
 	for i := range loadClients {
 		wg.Go(func() {
-			body, _ := json.Marshal(map[string]string{"login": srv.logins[i%len(srv.logins)], "password": loadPassword})
+			body, _ := json.Marshal(map[string]string{"login": srv.Logins[i%len(srv.Logins)], "password": loadPassword})
 			for time.Now().Before(end) {
-				resp, err := client.Post(srv.url+"/api/users/login", "application/json", bytes.NewReader(body))
+				resp, err := client.Post(srv.URL+"/api/users/login", "application/json", bytes.NewReader(body))
 				late := time.Now().After(end)
 				if err != nil {
 					if !late {
@@ -171,8 +238,8 @@ func probe(srv loginServer, end time.Time, failures *atomic.Int64) []time.Durati
 	client := &http.Client{Timeout: time.Minute}
 	var lat []time.Duration
 	for time.Now().Before(end) {
-		req, _ := http.NewRequest(http.MethodGet, srv.url+protected, nil)
-		req.AddCookie(&http.Cookie{Name: cookieName, Value: srv.accessToken})
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+protected, nil)
+		req.AddCookie(&http.Cookie{Name: cookieName, Value: srv.AccessToken})
 		t0 := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
