@@ -68,12 +68,12 @@ func (r *loadResult) tally(resp *http.Response, body []byte) {
 // loadReport is what the client process reports: the hash rates it
 // measured before the load and the counts of the load.
 type loadReport struct {
-	Rates                                                hashRates
+	Rates                                                 hashRates
 	OK, Overflow, NoRetryAfter, OtherStatus, ClientErrors int64
-	ProbeFailures                                        int64
-	ProbeLatencies                                       []time.Duration
-	Failed                                               map[string]int
-	CPU                                                  time.Duration // the client process's, during the load
+	ProbeFailures                                         int64
+	ProbeLatencies                                        []time.Duration
+	Failed                                                map[string]int
+	CPU                                                   time.Duration // the client process's, during the load
 }
 
 func (r *loadResult) report(rates hashRates) loadReport {
