@@ -315,7 +315,7 @@ const outboxWorkers = 2
 type outbox struct {
 	mailer Mailer
 	log    *slog.Logger
-	queue  chan Message
+	queue  chan queuedMail
 
 	// queuedRetry and syncRetry are the retry policies of enqueue and
 	// send. Tests shorten them before the first mail.
@@ -338,7 +338,7 @@ func newOutbox(m Mailer, size int, log *slog.Logger) *outbox {
 		log = slog.Default()
 	}
 	o := &outbox{
-		mailer: m, log: log, queue: make(chan Message, size),
+		mailer: m, log: log, queue: make(chan queuedMail, size),
 		// Background mails are retried for about half a minute (2+4+8+16 s
 		// of waits); a mail the user is waiting for gets a few quick
 		// attempts within 10 seconds.
@@ -353,30 +353,49 @@ func newOutbox(m Mailer, size int, log *slog.Logger) *outbox {
 	return o
 }
 
+// queuedMail is a background mail. Its templates run in the outbox's
+// worker (compose), not in the request that queued it; to and what name it
+// in logs until then.
+type queuedMail struct {
+	to, what string
+	compose  func() (Message, error)
+}
+
 func (o *outbox) run() {
 	defer o.wg.Done()
-	for m := range o.queue {
+	for q := range o.queue {
 		if o.stopCtx.Err() != nil {
-			o.log.Error("authgin: mail not delivered: shutting down", "to", m.To, "subject", m.Subject)
+			o.log.Error("authgin: mail not delivered: shutting down", "to", q.to, "mail", q.what)
+			continue
+		}
+		m, err := q.compose()
+		if err != nil {
+			o.log.Error("authgin: composing a mail failed", "to", q.to, "mail", q.what, "err", err)
 			continue
 		}
 		_ = o.deliver(o.stopCtx, m, o.queuedRetry)
 	}
 }
 
-// enqueue queues m for background delivery with retries. A full or closed
-// queue drops the mail and logs it: the caller never blocks.
+// enqueue queues m for background delivery with retries.
 func (o *outbox) enqueue(m Message) {
+	o.enqueueLater(queuedMail{to: m.To, what: m.Subject, compose: func() (Message, error) { return m, nil }})
+}
+
+// enqueueLater queues a mail that the worker composes and then delivers
+// with retries. A full or closed queue drops the mail and logs it: the
+// caller never blocks.
+func (o *outbox) enqueueLater(q queuedMail) {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	if o.closed {
-		o.log.Error("authgin: mail dropped: outbox closed", "to", m.To, "subject", m.Subject)
+		o.log.Error("authgin: mail dropped: outbox closed", "to", q.to, "mail", q.what)
 		return
 	}
 	select {
-	case o.queue <- m:
+	case o.queue <- q:
 	default:
-		o.log.Error("authgin: mail dropped: queue full", "to", m.To, "subject", m.Subject)
+		o.log.Error("authgin: mail dropped: queue full", "to", q.to, "mail", q.what)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // testMailOptions are Options with the mail-related defaults applied.
@@ -402,4 +404,27 @@ func mailWaitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// TestQueuedMailComposedInBackground: the confirmation mail after register
+// is rendered by the outbox worker; a template that fails only for some
+// data fails there, is logged, and the registration still succeeds.
+func TestQueuedMailComposedInBackground(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) {
+			o.Templates = &MailTemplates{ConfirmText: `{{if eq .Username "boom"}}{{.Nope}}{{end}}Confirm: {{.Link}}`}
+		})
+		wantStatus(t, e.client().register("boom@example.com", "boom", "correct horse battery"), 200)
+		mailWaitUntil(t, func() bool { return strings.Contains(e.logs.String(), "composing a mail failed") })
+		if l := e.logs.String(); !strings.Contains(l, "mail=confirmation") {
+			t.Fatalf("log does not name the mail: %s", l)
+		}
+		wantStatus(t, e.client().register("fine@example.com", "fine", "correct horse battery"), 200)
+		if m := e.mail.wait(t, 1); m.To != "fine@example.com" || !strings.Contains(m.Text, "Confirm: https://") {
+			t.Fatalf("mail = %+v", m)
+		}
+		if n := e.mail.count(); n != 1 {
+			t.Fatalf("%d mails sent, want 1", n)
+		}
+	})
 }

@@ -387,7 +387,8 @@ func isCommonPassword(lower string) bool {
 	if lower == "" || strings.ContainsAny(lower, "\r\n") {
 		return false
 	}
-	return strings.Contains("\n"+commonPasswords, "\n"+lower+"\n")
+	// No "\n"+commonPasswords: copying the 18 KB list cost 15 µs a call.
+	return strings.HasPrefix(commonPasswords, lower+"\n") || strings.Contains(commonPasswords, "\n"+lower+"\n")
 }
 
 // checkPassword applies the password rules and returns the NFC-normalised

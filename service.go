@@ -134,11 +134,10 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	if m, err := s.mails.confirmation(acct.Email, acct.Username, s.o.link(linkConfirm, confirmToken)); err != nil {
-		s.log.ErrorContext(ctx, "authgin: composing the confirmation mail failed", "user_id", acct.ID, "err", err)
-	} else {
-		s.outbox.enqueue(m)
-	}
+	email, username, link := acct.Email, acct.Username, s.o.link(linkConfirm, confirmToken)
+	s.outbox.enqueueLater(queuedMail{to: email, what: "confirmation", compose: func() (Message, error) {
+		return s.mails.confirmation(email, username, link)
+	}})
 	s.log.InfoContext(ctx, "authgin: registered", "user_id", acct.ID, "ip", cl.IP)
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRegister, SessionID: toks.AccessClaims.SessionID}, cl)
 	runHook(ctx, s.log, "OnRegister", s.o.Hooks.OnRegister, s.userEvent(acct, toks.AccessClaims.SessionID, cl))

@@ -162,7 +162,7 @@ func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswor
 	s.strict.clear()
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordReset}, cl)
 	runHook(ctx, s.log, "OnPasswordReset", s.o.Hooks.OnPasswordReset, s.userEvent(acct, "", cl))
-	s.notifyPasswordChanged(ctx, acct)
+	s.notifyPasswordChanged(acct)
 	return nil
 }
 
@@ -207,7 +207,7 @@ func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, 
 	s.log.InfoContext(ctx, "authgin: password set", "user_id", acct.ID, "ip", cl.IP)
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordChange, SessionID: u.SessionID}, cl)
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
-	s.notifyPasswordChanged(ctx, acct)
+	s.notifyPasswordChanged(acct)
 	return nil
 }
 
@@ -274,7 +274,7 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 	s.strict.clear()
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordChange, SessionID: u.SessionID}, cl)
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
-	s.notifyPasswordChanged(ctx, acct)
+	s.notifyPasswordChanged(acct)
 	return nil
 }
 
@@ -300,13 +300,11 @@ func (s *Service) checkNewPassword(acct *Account, password1, password2 string) (
 }
 
 // notifyPasswordChanged queues the "your password was changed" mail.
-func (s *Service) notifyPasswordChanged(ctx context.Context, acct *Account) {
-	m, err := s.mails.passwordChanged(acct.Email, acct.Username)
-	if err != nil {
-		s.log.ErrorContext(ctx, "authgin: composing the password changed mail failed", "user_id", acct.ID, "err", err)
-		return
-	}
-	s.outbox.enqueue(m)
+func (s *Service) notifyPasswordChanged(acct *Account) {
+	email, username := acct.Email, acct.Username
+	s.outbox.enqueueLater(queuedMail{to: email, what: "password changed", compose: func() (Message, error) {
+		return s.mails.passwordChanged(email, username)
+	}})
 }
 
 // HashPassword returns password hashed as the service stores it (an

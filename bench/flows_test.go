@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/authgin/authgin"
-	"golang.org/x/crypto/argon2"
 	"gorm.io/gorm"
 )
 
@@ -159,7 +158,7 @@ func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(con
 		case "register/raw":
 			ops[i] = func(ctx context.Context) error {
 				name := fb.name + "w" + strconv.FormatInt(fb.seq.Add(1), 10) + runID
-				return fb.sql.register(ctx, fb.app.pool, name, "correct horse battery staple", cl)
+				return fb.sql.register(ctx, fb.app.pool, name, "correct horse battery staple", cl, svc.HashPassword)
 			}
 		}
 	}
@@ -298,8 +297,11 @@ type rawUser struct {
 // register counts the attempt, checks that the names are free, hashes the
 // password, creates the user, its session, refresh token and confirmation
 // in one transaction (a new account has no confirmation to retire),
-// records the event and signs an access token.
-func (q rawSQL) register(ctx context.Context, p countingPool, name, password string, cl authgin.Client) error {
+// records the event and signs an access token. It hashes with hash, the
+// service's own Service.HashPassword, so that both sides pay for the same
+// argon2id kernel and the ratio is the database and service work around it.
+func (q rawSQL) register(ctx context.Context, p countingPool, name, password string, cl authgin.Client,
+	hash func(context.Context, string, authgin.PasswordInfo) (string, error)) error {
 	now := time.Now().UTC()
 	if err := q.hit(ctx, p, "register:ip:"+cl.IP, time.Minute, now); err != nil {
 		return fmt.Errorf("throttle: %w", err)
@@ -315,13 +317,16 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	if taken {
 		return errors.New("raw register: name taken")
 	}
-	hash := phcHash(password)
+	phc, err := hash(ctx, password, authgin.PasswordInfo{})
+	if err != nil {
+		return err
+	}
 	sid, _ := opaqueToken()
 	_, refreshHash := opaqueToken()
 	_, confirmHash := opaqueToken()
 	var uid int64
 	err = inTx(ctx, p, func(tx *countingTx) error {
-		if err := tx.QueryRowContext(ctx, q.insertUser, email, email, name, key, hash, "[]", false, false, now, now, nil).Scan(&uid); err != nil {
+		if err := tx.QueryRowContext(ctx, q.insertUser, email, email, name, key, phc, "[]", false, false, now, now, nil).Scan(&uid); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, q.insertSession, sid, uid, now, now, now.Add(30*24*time.Hour), cl.IP, cl.UserAgent); err != nil {
@@ -384,16 +389,6 @@ func randomBytes(n int) []byte {
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// phcHash is argon2id at the benchmark's cheap parameters in PHC form.
-func phcHash(password string) string {
-	p := cheapArgon
-	salt := randomBytes(int(p.SaltLength))
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", p.Memory, p.Iterations, p.Parallelism,
-		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // signAccess signs an access token as authgin does.
