@@ -56,6 +56,28 @@ GLOBL rotr16<>(SB), (NOPTR+RODATA), $32
 	VPERMQ $0x4e, C, C; \
 	VPERMQ $0x39, D, D
 
+// Column words: the 16 bytes at o0 and o1 from base+BX into one register.
+#define LOAD2(base, o0, o1, X, Y) \
+	VMOVDQU     o0(base)(BX*1), X; \
+	VINSERTI128 $1, o1(base)(BX*1), Y, Y
+
+// Y ^= x ^ y at the column words o0, o1 (Y4, Y5 clobbered).
+#define XORXY(o0, o1, Y) \
+	LOAD2(SI, o0, o1, X4, Y4); \
+	LOAD2(DX, o0, o1, X5, Y5); \
+	VPXOR Y4, Y, Y; \
+	VPXOR Y5, Y, Y
+
+// Y ^= out at the column words o0, o1 (Y4 clobbered).
+#define XOROUT(o0, o1, Y) \
+	LOAD2(DI, o0, o1, X4, Y4); \
+	VPXOR Y4, Y, Y
+
+// out at the column words o0, o1 = Y.
+#define STORE2(o0, o1, X, Y) \
+	VMOVDQU      X, o0(DI)(BX*1); \
+	VEXTRACTI128 $1, Y, o1(DI)(BX*1)
+
 // func argon2GAVX2(out, x, y, z *argon2Block, xor bool)
 TEXT ·argon2GAVX2(SB), NOSPLIT, $0-33
 	MOVQ    out+0(FP), DI
@@ -94,68 +116,31 @@ rows:
 	XORQ BX, BX
 
 cols:
-	VMOVDQU     0(CX)(BX*1), X0
-	VINSERTI128 $1, 128(CX)(BX*1), Y0, Y0
-	VMOVDQU     256(CX)(BX*1), X1
-	VINSERTI128 $1, 384(CX)(BX*1), Y1, Y1
-	VMOVDQU     512(CX)(BX*1), X2
-	VINSERTI128 $1, 640(CX)(BX*1), Y2, Y2
-	VMOVDQU     768(CX)(BX*1), X3
-	VINSERTI128 $1, 896(CX)(BX*1), Y3, Y3
+	LOAD2(CX, 0, 128, X0, Y0)
+	LOAD2(CX, 256, 384, X1, Y1)
+	LOAD2(CX, 512, 640, X2, Y2)
+	LOAD2(CX, 768, 896, X3, Y3)
 	ROUND(Y0, Y1, Y2, Y3, Y4)
-
-	VMOVDQU     0(SI)(BX*1), X4
-	VINSERTI128 $1, 128(SI)(BX*1), Y4, Y4
-	VMOVDQU     0(DX)(BX*1), X5
-	VINSERTI128 $1, 128(DX)(BX*1), Y5, Y5
-	VPXOR       Y4, Y0, Y0
-	VPXOR       Y5, Y0, Y0
-	VMOVDQU     256(SI)(BX*1), X4
-	VINSERTI128 $1, 384(SI)(BX*1), Y4, Y4
-	VMOVDQU     256(DX)(BX*1), X5
-	VINSERTI128 $1, 384(DX)(BX*1), Y5, Y5
-	VPXOR       Y4, Y1, Y1
-	VPXOR       Y5, Y1, Y1
-	VMOVDQU     512(SI)(BX*1), X4
-	VINSERTI128 $1, 640(SI)(BX*1), Y4, Y4
-	VMOVDQU     512(DX)(BX*1), X5
-	VINSERTI128 $1, 640(DX)(BX*1), Y5, Y5
-	VPXOR       Y4, Y2, Y2
-	VPXOR       Y5, Y2, Y2
-	VMOVDQU     768(SI)(BX*1), X4
-	VINSERTI128 $1, 896(SI)(BX*1), Y4, Y4
-	VMOVDQU     768(DX)(BX*1), X5
-	VINSERTI128 $1, 896(DX)(BX*1), Y5, Y5
-	VPXOR       Y4, Y3, Y3
-	VPXOR       Y5, Y3, Y3
+	XORXY(0, 128, Y0)
+	XORXY(256, 384, Y1)
+	XORXY(512, 640, Y2)
+	XORXY(768, 896, Y3)
 
 	TESTQ R8, R8
 	JZ    store
-	VMOVDQU     0(DI)(BX*1), X4
-	VINSERTI128 $1, 128(DI)(BX*1), Y4, Y4
-	VPXOR       Y4, Y0, Y0
-	VMOVDQU     256(DI)(BX*1), X4
-	VINSERTI128 $1, 384(DI)(BX*1), Y4, Y4
-	VPXOR       Y4, Y1, Y1
-	VMOVDQU     512(DI)(BX*1), X4
-	VINSERTI128 $1, 640(DI)(BX*1), Y4, Y4
-	VPXOR       Y4, Y2, Y2
-	VMOVDQU     768(DI)(BX*1), X4
-	VINSERTI128 $1, 896(DI)(BX*1), Y4, Y4
-	VPXOR       Y4, Y3, Y3
+	XOROUT(0, 128, Y0)
+	XOROUT(256, 384, Y1)
+	XOROUT(512, 640, Y2)
+	XOROUT(768, 896, Y3)
 
 store:
-	VMOVDQU      X0, 0(DI)(BX*1)
-	VEXTRACTI128 $1, Y0, 128(DI)(BX*1)
-	VMOVDQU      X1, 256(DI)(BX*1)
-	VEXTRACTI128 $1, Y1, 384(DI)(BX*1)
-	VMOVDQU      X2, 512(DI)(BX*1)
-	VEXTRACTI128 $1, Y2, 640(DI)(BX*1)
-	VMOVDQU      X3, 768(DI)(BX*1)
-	VEXTRACTI128 $1, Y3, 896(DI)(BX*1)
-	ADDQ         $16, BX
-	CMPQ         BX, $128
-	JB           cols
+	STORE2(0, 128, X0, Y0)
+	STORE2(256, 384, X1, Y1)
+	STORE2(512, 640, X2, Y2)
+	STORE2(768, 896, X3, Y3)
+	ADDQ $16, BX
+	CMPQ BX, $128
+	JB   cols
 
 	VZEROUPPER
 	RET
