@@ -281,13 +281,13 @@ type sessionState struct {
 func (s *store) refreshState(ctx context.Context, hash string) (rt *RefreshToken, sess *Session, acct *Account, cutoff int64, err error) {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
-	row := s.db.WithContext(ctx).Raw(`SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
+	row := queryRowPlain(ctx, s.db, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
   s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
   u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
   u.created_at, u.updated_at, u.last_login_at,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
-WHERE r.token_hash = ?`, blackoutRow, hash).Row()
+WHERE r.token_hash = ?`, blackoutRow, hash)
 	rt, sess, acct = &RefreshToken{}, &Session{}, &Account{}
 	var cut sql.NullInt64
 	err = row.Scan(&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
@@ -312,10 +312,10 @@ WHERE r.token_hash = ?`, blackoutRow, hash).Row()
 func (s *store) sessionState(ctx context.Context, sid string) (*sessionState, error) {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
-	row := s.db.WithContext(ctx).Raw(`SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
+	row := queryRowPlain(ctx, s.db, `SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.id = ?`, blackoutRow, sid).Row()
+WHERE s.id = ?`, blackoutRow, sid)
 	var st sessionState
 	err := row.Scan(&st.Session.UserID, &st.Session.ExpiresAt, &st.Session.LastUsedAt, &st.Session.RevokedAt, &st.Banned, &st.CutoffMS)
 	if errors.Is(err, sql.ErrNoRows) {

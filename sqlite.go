@@ -111,6 +111,9 @@ type sqliteConn struct{ *sqlite3.SQLiteConn }
 func hasReturning(query string) bool {
 	const word = "returning"
 	for i := 0; i+len(word) <= len(query); i++ {
+		if c := query[i]; c != 'r' && c != 'R' {
+			continue
+		}
 		if strings.EqualFold(query[i:i+len(word)], word) {
 			return true
 		}

@@ -184,13 +184,13 @@ func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int6
 	var row Throttle
 	// One statement on SQLite and PostgreSQL alike: a new window starts
 	// when the old one has passed and no lockout is running.
-	err := t.db.WithContext(ctx).Raw(`
+	err := queryRowPlain(ctx, t.db, `
 INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
 ON CONFLICT (bucket) DO UPDATE SET
   count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
   window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
 RETURNING bucket, window_start, count, blocked_until`,
-		key, now, windowStart, now, windowStart, now, now).Row().Scan(&row.Key, &row.WindowStart, &row.Count, &row.BlockedUntil)
+		key, now, windowStart, now, windowStart, now, now).Scan(&row.Key, &row.WindowStart, &row.Count, &row.BlockedUntil)
 	if err != nil {
 		return 0, dbError(err)
 	}
