@@ -57,7 +57,7 @@ func (s *Service) record(ctx context.Context, ev SecurityEvent, cl Client) {
 		ev.CreatedAt = s.now()
 	}
 	// The store bounds the call by DBTimeout.
-	if err := s.st.create(context.WithoutCancel(ctx), &ev); err != nil {
+	if err := s.st.insertEvent(context.WithoutCancel(ctx), &ev); err != nil {
 		s.log.ErrorContext(ctx, "authgin: recording a security event failed", "event", ev.Event, "user_id", ev.UserID, "err", err)
 	}
 	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)

@@ -184,6 +184,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	return dbError(err)
 }
 
+// insertEvent inserts ev and sets its ID, in plain SQL like exec (most
+// requests that change something record one).
+func (s *store) insertEvent(ctx context.Context, ev *SecurityEvent) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	err := queryRowPlain(ctx, s.db, `INSERT INTO security_events (user_id, event, actor_id, session_id, ip, user_agent, detail, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ev.UserID, ev.Event, ev.ActorID, ev.SessionID, ev.IP, ev.UserAgent, ev.Detail, ev.CreatedAt).Scan(&ev.ID)
+	return dbError(err)
+}
+
 // update sets columns on the rows of model matching query and returns how
 // many rows changed.
 func (s *store) update(ctx context.Context, model any, values map[string]any, query string, args ...any) (int64, error) {

@@ -2,12 +2,12 @@ package authgin
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Limit is one row of the throttling table. Max < 0 turns it off.
@@ -260,7 +260,8 @@ func (t *throttler) undo(ctx context.Context, key string) error {
 func (t *throttler) reset(ctx context.Context, key string) error {
 	ctx, cancel := dbDeadline(ctx, t.timeout)
 	defer cancel()
-	return dbError(t.db.WithContext(ctx).Where("bucket = ?", key).Delete(&Throttle{}).Error)
+	_, err := execPlain(ctx, t.db, "DELETE FROM throttles WHERE bucket = ?", key)
+	return dbError(err)
 }
 
 // attempt reserves one try of a backoff limit (LoginAccount) before the
@@ -278,19 +279,18 @@ func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Dura
 	}
 	ctx, cancel := dbDeadline(ctx, t.timeout)
 	defer cancel()
+	// Plain SQL (see execPlain): every login runs this.
 	for range 4 {
 		now := t.now().UnixMilli()
-		var rows []Throttle
-		if err := t.db.WithContext(ctx).Where("bucket = ?", key).Limit(1).Find(&rows).Error; err != nil {
+		var old Throttle
+		err := queryRowPlain(ctx, t.db, "SELECT window_start, count, blocked_until FROM throttles WHERE bucket = ?", key).
+			Scan(&old.WindowStart, &old.Count, &old.BlockedUntil)
+		found := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, dbError(err)
 		}
-		var old Throttle
-		found := len(rows) == 1
-		if found {
-			old = rows[0]
-			if old.BlockedUntil > now {
-				return time.Duration(old.BlockedUntil-now) * time.Millisecond, nil
-			}
+		if found && old.BlockedUntil > now {
+			return time.Duration(old.BlockedUntil-now) * time.Millisecond, nil
 		}
 		next := Throttle{Key: key, WindowStart: old.WindowStart, Count: old.Count + 1}
 		if !found || old.WindowStart <= now-l.Window.Milliseconds() {
@@ -301,19 +301,21 @@ func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Dura
 		} else if d := l.delayAfter(next.Count); d > 0 {
 			next.BlockedUntil = now + d.Milliseconds()
 		}
-		var res *gorm.DB
+		var res sql.Result
 		if !found {
-			res = t.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&next)
+			res, err = execPlain(ctx, t.db, `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, ?, ?)
+ON CONFLICT (bucket) DO NOTHING`, key, next.WindowStart, next.Count, next.BlockedUntil)
 		} else {
-			res = t.db.WithContext(ctx).Model(&Throttle{}).
-				Where("bucket = ? AND window_start = ? AND count = ? AND blocked_until = ?",
-					key, old.WindowStart, old.Count, old.BlockedUntil).
-				Updates(map[string]any{"window_start": next.WindowStart, "count": next.Count, "blocked_until": next.BlockedUntil})
+			res, err = execPlain(ctx, t.db, `UPDATE throttles SET window_start = ?, count = ?, blocked_until = ?
+WHERE bucket = ? AND window_start = ? AND count = ? AND blocked_until = ?`,
+				next.WindowStart, next.Count, next.BlockedUntil, key, old.WindowStart, old.Count, old.BlockedUntil)
 		}
-		if res.Error != nil {
-			return 0, dbError(res.Error)
+		if err != nil {
+			return 0, dbError(err)
 		}
-		if res.RowsAffected == 1 {
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, dbError(err)
+		} else if n == 1 {
 			return 0, nil
 		}
 	}
