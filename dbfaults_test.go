@@ -140,6 +140,24 @@ func postgresDSNVia(t *testing.T, dsn, addr string) string {
 	return u.String()
 }
 
+// postgresViaProxy opens a test schema's database through a TCP proxy that
+// the test can cut or hang.
+func postgresViaProxy(t *testing.T) (*gorm.DB, *tcpProxy) {
+	t.Helper()
+	dsn := postgresTestSchema(t)
+	pg, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startTCPProxy(t, pg.Host)
+	db, err := OpenPostgres(postgresDSNVia(t, dsn, proxy.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, db)
+	return db, proxy
+}
+
 func TestIsUnavailablePostgres(t *testing.T) {
 	dsn := postgresTestSchema(t)
 	u, _ := url.Parse(dsn)

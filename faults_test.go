@@ -160,17 +160,7 @@ func TestDatabaseClosedPool(t *testing.T) {
 func TestDatabaseDownPostgres(t *testing.T) {
 	for _, mode := range []string{"refused", "hang"} {
 		t.Run(mode, func(t *testing.T) {
-			dsn := postgresTestSchema(t)
-			pg, err := url.Parse(dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy := startTCPProxy(t, pg.Host)
-			db, err := OpenPostgres(postgresDSNVia(t, dsn, proxy.Addr()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeOnCleanup(t, db)
+			db, proxy := postgresViaProxy(t)
 			e := newEnv(t, db, func(o *Options) {
 				if mode == "hang" {
 					// Every call of a down route waits this out.
@@ -306,17 +296,7 @@ func TestNULAndInvalidUTF8(t *testing.T) {
 // forever. The refresh comes first, while the pool still holds the healthy
 // connections the user's earlier requests left.
 func TestRefreshHangBoundedPostgres(t *testing.T) {
-	dsn := postgresTestSchema(t)
-	pg, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startTCPProxy(t, pg.Host)
-	db, err := OpenPostgres(postgresDSNVia(t, dsn, proxy.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, db)
+	db, proxy := postgresViaProxy(t)
 	e := newEnv(t, db, func(o *Options) { o.DBTimeout = 300 * time.Millisecond })
 	u := newFaultUser(t, e, "hal")
 	// Shorter than pgx's 10 s connect timeout: only DBTimeout can answer in

@@ -317,7 +317,7 @@ type outbox struct {
 	log    *slog.Logger
 	queue  chan queuedMail
 
-	// queuedRetry and syncRetry are the retry policies of enqueue and
+	// queuedRetry and syncRetry are the retry policies of enqueueLater and
 	// send. Tests shorten them before the first mail.
 	queuedRetry, syncRetry retryPolicy
 
@@ -325,7 +325,7 @@ type outbox struct {
 	stopCtx context.Context
 	stop    context.CancelFunc
 
-	mu     sync.RWMutex // guards closed against enqueue racing close
+	mu     sync.RWMutex // guards closed against enqueueLater racing close
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -375,11 +375,6 @@ func (o *outbox) run() {
 		}
 		_ = o.deliver(o.stopCtx, m, o.queuedRetry)
 	}
-}
-
-// enqueue queues m for background delivery with retries.
-func (o *outbox) enqueue(m Message) {
-	o.enqueueLater(queuedMail{to: m.To, what: m.Subject, compose: func() (Message, error) { return m, nil }})
 }
 
 // enqueueLater queues a mail that the worker composes and then delivers

@@ -313,7 +313,7 @@ func TestOutboxEnqueueRetriesThenLogs(t *testing.T) {
 	srv := newTestSMTPServer(t, testSMTPOptions{})
 	srv.failNext(phaseMail, 451, 3)
 	o, logs := fastOutbox(t, srv.mailer(t), 8)
-	o.enqueue(testMailMessage(t, "a@example.com", mailSecretToken))
+	enqueue(o, testMailMessage(t, "a@example.com", mailSecretToken))
 	if err := o.close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestOutboxEnqueueRetrySucceeds(t *testing.T) {
 	srv := newTestSMTPServer(t, testSMTPOptions{})
 	srv.failNext(phaseData, 421, 1)
 	o, _ := fastOutbox(t, srv.mailer(t), 8)
-	o.enqueue(testMailMessage(t, "a@example.com", "tok"))
+	enqueue(o, testMailMessage(t, "a@example.com", "tok"))
 	m := srv.waitMails(t, 1)[0]
 	if mailToken(t, m) != "tok" || srv.attempts() != 2 {
 		t.Errorf("token %q after %d attempts", mailToken(t, m), srv.attempts())
@@ -344,7 +344,7 @@ func TestOutboxCloseDrainsQueue(t *testing.T) {
 	srv := newTestSMTPServer(t, testSMTPOptions{})
 	o, _ := fastOutbox(t, srv.mailer(t), 64)
 	for i := range 20 {
-		o.enqueue(testMailMessage(t, fmt.Sprintf("user%d@example.com", i), fmt.Sprint(i)))
+		enqueue(o, testMailMessage(t, fmt.Sprintf("user%d@example.com", i), fmt.Sprint(i)))
 	}
 	if err := o.close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -374,7 +374,7 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 	// fourth is dropped.
 	o, logs := fastOutbox(t, mailer, 1)
 	for i := range 4 {
-		o.enqueue(testMailMessage(t, fmt.Sprintf("u%d@example.com", i), "t"))
+		enqueue(o, testMailMessage(t, fmt.Sprintf("u%d@example.com", i), "t"))
 		if i < 2 {
 			mailWaitUntil(t, func() bool { return srv.attempts() == i+1 })
 		}
@@ -388,7 +388,7 @@ func TestOutboxCloseGivesUpAtDeadline(t *testing.T) {
 		t.Fatalf("close = %v, want context.DeadlineExceeded", err)
 	}
 	mailWaitUntil(t, func() bool { return strings.Contains(logs.String(), "shutting down") })
-	o.enqueue(testMailMessage(t, "late@example.com", "t"))
+	enqueue(o, testMailMessage(t, "late@example.com", "t"))
 	if !strings.Contains(logs.String(), "outbox closed") {
 		t.Errorf("enqueue after close was not logged:\n%s", logs)
 	}
@@ -427,4 +427,9 @@ func TestQueuedMailComposedInBackground(t *testing.T) {
 			t.Fatalf("%d mails sent, want 1", n)
 		}
 	})
+}
+
+// enqueue queues a composed mail, as enqueueLater does for the service's.
+func enqueue(o *outbox, m Message) {
+	o.enqueueLater(queuedMail{to: m.To, what: m.Subject, compose: func() (Message, error) { return m, nil }})
 }
