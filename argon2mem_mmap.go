@@ -12,13 +12,20 @@ import (
 // would double the collector's heap goal, and the process's memory with it.
 // If the mapping fails, the blocks come from the heap.
 func newArgon2Mem(n int) *argon2Mem {
-	b, err := syscall.Mmap(-1, 0, n*argon2BlockSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	size := n * argon2BlockSize
+	// Map one huge page more than needed so the blocks can start on a
+	// huge-page boundary; the unused head and tail are never touched, so
+	// they cost address space only.
+	b, err := syscall.Mmap(-1, 0, size+hugePageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		return &argon2Mem{blocks: make([]argon2Block, n)}
 	}
-	// The mapping is page-aligned, n KiB long and never moves: a valid
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	off := int((hugePageSize - start%hugePageSize) % hugePageSize)
+	adviseHugePages(b[off : off+size])
+	// b[off:] is page-aligned, at least n KiB long and never moves: a valid
 	// array of n blocks of plain words.
-	blocks := unsafe.Slice((*argon2Block)(unsafe.Pointer(unsafe.SliceData(b))), n) // #nosec G103 -- reinterpreting an anonymous mapping of exactly n blocks
+	blocks := unsafe.Slice((*argon2Block)(unsafe.Pointer(&b[off])), n) // #nosec G103 -- reinterpreting an anonymous mapping of at least n blocks
 	return &argon2Mem{blocks: blocks, mapped: b}
 }
 
