@@ -50,17 +50,23 @@ const (
 // failure is logged and never fails the request. It outlives a client that
 // hangs up, bounded by Options.DBTimeout.
 func (s *Service) record(ctx context.Context, ev SecurityEvent, cl Client) {
+	ev = s.newEvent(ev, cl)
+	// The store bounds the call by DBTimeout.
+	if err := s.st.insertEvent(context.WithoutCancel(ctx), &ev); err != nil {
+		s.log.ErrorContext(ctx, "authgin: recording a security event failed", "event", ev.Event, "user_id", ev.UserID, "err", err)
+	}
+	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
+}
+
+// newEvent completes ev with the client and the time, ready to insert.
+func (s *Service) newEvent(ev SecurityEvent, cl Client) SecurityEvent {
 	ev.IP = clean(cl.IP, 64)
 	ev.UserAgent = clean(cl.UserAgent, 512)
 	ev.Detail = clean(ev.Detail, 255)
 	if ev.CreatedAt.IsZero() {
 		ev.CreatedAt = s.now()
 	}
-	// The store bounds the call by DBTimeout.
-	if err := s.st.insertEvent(context.WithoutCancel(ctx), &ev); err != nil {
-		s.log.ErrorContext(ctx, "authgin: recording a security event failed", "event", ev.Event, "user_id", ev.UserID, "err", err)
-	}
-	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
+	return ev
 }
 
 // clean makes client-supplied text storable on every backend: valid UTF-8,

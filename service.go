@@ -228,37 +228,58 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		}
 		return nil, Tokens{}, ErrInvalidCredentials
 	}
-	if err := s.limits.reset(ctx, accountKey); err != nil {
-		s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
-	}
 	if acct.Banned {
+		// The password was right: not a failure to back off from.
+		if err := s.limits.reset(ctx, accountKey); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
+		}
 		return nil, Tokens{}, ErrUserBanned
 	}
 
 	now := s.now()
-	values := map[string]any{"last_login_at": now}
+	passwordHash := acct.PasswordHash
 	if rehash {
 		if password, err := checkPassword(in.Password, PasswordInfo{}, 1, s.o.MaxPasswordLength, nil); err == nil {
 			if h, err := s.hasher.hash(ctx, password); err == nil {
-				values["password_hash"] = h
+				passwordHash = h
 			}
 		}
 	}
+	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventLogin}, cl)
 	var toks Tokens
+	// One transaction, one commit, for everything a login writes: the
+	// backoff reset, the login time, the session and its event.
 	err = s.st.tx(ctx, func(tx *store) error {
-		if _, err := tx.update(ctx, &Account{}, values, "id = ?", acct.ID); err != nil {
+		if !s.o.Limits.LoginAccount.off() {
+			if err := (&throttler{db: tx.db}).reset(ctx, accountKey); err != nil {
+				return err
+			}
+		}
+		update, args := "UPDATE users SET last_login_at = ?, updated_at = ? WHERE id = ?", []any{now, now, acct.ID}
+		if passwordHash != acct.PasswordHash {
+			// Only over the hash just verified: a password change
+			// committed since it was read must stand.
+			update = "UPDATE users SET last_login_at = ?, updated_at = ?, password_hash = CASE WHEN password_hash = ? THEN ? ELSE password_hash END WHERE id = ?"
+			args = []any{now, now, acct.PasswordHash, passwordHash, acct.ID}
+		}
+		if _, err := tx.exec(ctx, update, args...); err != nil {
 			return err
 		}
 		var err error
-		toks, err = s.startSession(ctx, tx, acct, cl, now)
-		return err
+		if toks, err = s.startSession(ctx, tx, acct, cl, now); err != nil {
+			return err
+		}
+		ev.SessionID = toks.AccessClaims.SessionID
+		return tx.insertEvent(ctx, &ev)
 	})
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	acct.LastLoginAt = &now
-	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", values["password_hash"] != nil)
-	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventLogin, SessionID: toks.AccessClaims.SessionID}, cl)
+	acct.LastLoginAt, acct.UpdatedAt = &now, now
+	rehashed := passwordHash != acct.PasswordHash
+	acct.PasswordHash = passwordHash
+	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", rehashed)
+	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
 	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
 }
