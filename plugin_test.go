@@ -285,6 +285,90 @@ func TestLoginRehashesLegacyHashes(t *testing.T) {
 	})
 }
 
+// TestLoginRehashKeepsConcurrentChange: a login that verified the old
+// hash and upgrades it must not write it over a password change that
+// committed while it was hashing.
+func TestLoginRehashKeepsConcurrentChange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.HashConcurrency = 1 })
+		e.client().register("rita@example.com", "rita", "correct horse battery")
+		legacy, _ := bcrypt.GenerateFromPassword([]byte("imported password"), bcrypt.MinCost)
+		db.Model(&Account{}).Where("username_key = ?", "rita").Update("password_hash", string(legacy))
+		ctx := context.Background()
+		changed, err := e.auth.Service().HashPassword(ctx, "the new password", PasswordInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Hold the only hashing slot: the login reads the account, then waits.
+		release, err := e.auth.svc.hasher.acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		login := make(chan *response)
+		go func() {
+			login <- e.client().post("/login", map[string]string{"login": "rita", "password": "imported password"})
+		}()
+		// The backoff try is counted just before the account is read.
+		key := parseLogin("rita").throttleKey()
+		for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) {
+			db.Model(&Throttle{}).Where("bucket = ?", key).Count(&n)
+		}
+		time.Sleep(200 * time.Millisecond)
+		db.Model(&Account{}).Where("username_key = ?", "rita").Update("password_hash", changed)
+		release()
+		wantStatus(t, <-login, 200)
+
+		if h := e.account("rita").PasswordHash; h != changed {
+			t.Fatalf("the login's rehash replaced the changed password: %q", h)
+		}
+		c := e.client()
+		wantStatus(t, c.post("/login", map[string]string{"login": "rita", "password": "imported password"}), 401)
+		wantStatus(t, c.post("/login", map[string]string{"login": "rita", "password": "the new password"}), 200)
+	})
+}
+
+// TestLoginWritesAtomically: the session, the login time, the backoff
+// reset and the login event commit together; when one of them fails the
+// login fails and leaves nothing behind.
+func TestLoginWritesAtomically(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		id := userID(e.client().register("lou@example.com", "lou", "correct horse battery"))
+		wantStatus(t, e.client().post("/login", map[string]string{"login": "lou", "password": "wrong password!"}), 401)
+		// A trigger refuses the login event.
+		trigger := []string{`CREATE TRIGGER no_login_event BEFORE INSERT ON security_events
+WHEN NEW.event = 'login' BEGIN SELECT RAISE(ABORT, 'no login events'); END`}
+		if db.Dialector.Name() == "postgres" {
+			trigger = []string{`CREATE FUNCTION no_login_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.event = 'login' THEN RAISE EXCEPTION 'no login events'; END IF; RETURN NEW; END $$`,
+				`CREATE TRIGGER no_login_event BEFORE INSERT ON security_events FOR EACH ROW EXECUTE FUNCTION no_login_event()`}
+		}
+		for _, q := range trigger {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var sessions int64
+		db.Model(&Session{}).Where("user_id = ?", id).Count(&sessions)
+		lastLogin := e.account("lou").LastLoginAt
+
+		wantStatus(t, e.client().post("/login", map[string]string{"login": "lou", "password": "correct horse battery"}), 500)
+		var n int64
+		if db.Model(&Session{}).Where("user_id = ?", id).Count(&n); n != sessions {
+			t.Errorf("%d sessions after the failed login, want %d", n, sessions)
+		}
+		if a := e.account("lou"); (a.LastLoginAt == nil) != (lastLogin == nil) || lastLogin != nil && !a.LastLoginAt.Equal(*lastLogin) {
+			t.Errorf("last login moved by a failed login: %v, was %v", a.LastLoginAt, lastLogin)
+		}
+		// The failure before stays counted; the try that failed is taken back.
+		var backoff Throttle
+		if err := db.Where("bucket = ?", parseLogin("lou").throttleKey()).First(&backoff).Error; err != nil || backoff.Count != 1 {
+			t.Errorf("backoff counter = %+v, %v; want the one failure", backoff, err)
+		}
+	})
+}
+
 func TestLogout(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)

@@ -273,6 +273,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return tx.insertEvent(ctx, &ev)
 	})
 	if err != nil {
+		s.undoAttempt(ctx, accountKey)
 		return nil, Tokens{}, err
 	}
 	acct.LastLoginAt, acct.UpdatedAt = &now, now

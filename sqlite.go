@@ -85,26 +85,49 @@ func (c *sqliteConnector) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteConn{conn.(*sqlite3.SQLiteConn)}, nil
+	return &sqliteConn{SQLiteConn: conn.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
 }
 
 func (c *sqliteConnector) Driver() driver.Driver { return c.driver }
 
-// sqliteConn makes every statement that writes and returns rows (one with
-// a RETURNING clause) step to SQLITE_DONE before it is reset.
+// sqliteConn keeps the prepared statements of the queries it runs, and
+// makes every statement that writes and returns rows (one with a RETURNING
+// clause) step to SQLITE_DONE before it is reset.
 //
-// Why: SQLite runs its WAL auto-checkpoint from the WAL hook, and calls the
-// hook only when sqlite3_step returns SQLITE_DONE on an autocommit
-// statement. A caller that reads the single row of INSERT ... RETURNING
-// and closes the rows (GORM's Create, Raw(...).Scan into a struct,
-// QueryRow) resets the statement before SQLITE_DONE: the implicit
+// Statements: mattn/go-sqlite3 prepares and finalizes a statement for
+// every Exec and Query, and under load sqlite3_prepare took a quarter of
+// SQLite's time in a login. The connection's statements are kept by their
+// SQL (at most sqliteStmtCacheSize of them) and reset and rebound for the
+// next use; database/sql never uses one connection from two goroutines at
+// once.
+//
+// RETURNING: SQLite runs its WAL auto-checkpoint from the WAL hook, and
+// calls the hook only when sqlite3_step returns SQLITE_DONE on an
+// autocommit statement. A caller that reads the single row of INSERT ...
+// RETURNING and closes the rows (GORM's Create, Raw(...).Scan into a
+// struct, QueryRow) resets the statement before SQLITE_DONE: the implicit
 // transaction commits inside sqlite3_reset, and no checkpoint ever runs.
 // With SkipDefaultTransaction there is no COMMIT statement to do it
 // either, so the WAL grew by about 13 KiB per insert without bound (and
 // inserts slowed threefold as readers searched an ever larger WAL index).
 // Draining the remaining rows on Close costs nothing (they are already
 // computed) and lets the checkpoint run as designed.
-type sqliteConn struct{ *sqlite3.SQLiteConn }
+type sqliteConn struct {
+	*sqlite3.SQLiteConn
+	stmts map[string]*cachedStmt
+}
+
+// sqliteStmtCacheSize bounds a connection's kept statements; authgin runs
+// a few dozen distinct ones.
+const sqliteStmtCacheSize = 64
+
+// cachedStmt is a kept prepared statement; busy while rows of it are open
+// (a query run again before its rows are closed gets a statement of its
+// own).
+type cachedStmt struct {
+	*sqlite3.SQLiteStmt
+	busy bool
+}
 
 // hasReturning reports whether a statement may write and return rows.
 // A false positive (the word in a string or a name) only drains rows.
@@ -121,24 +144,101 @@ func hasReturning(query string) bool {
 	return false
 }
 
-func (c *sqliteConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	rows, err := c.SQLiteConn.QueryContext(ctx, query, args)
-	if err != nil || !hasReturning(query) {
-		return rows, err
+// cacheable reports whether query's statement may be kept: a single
+// statement (mattn runs several only when it prepares them itself) that
+// reads or changes rows. For Exec, a SELECT is left out: Exec steps once
+// and would leave its read transaction open until the next use.
+func cacheable(query string, exec bool) bool {
+	if strings.IndexByte(query, ';') >= 0 {
+		return false
 	}
-	return completeRows(rows), nil
+	verb, _, _ := strings.Cut(strings.TrimLeft(query, " \t\r\n"), " ")
+	switch strings.ToUpper(verb) {
+	case "INSERT", "UPDATE", "DELETE":
+		return true
+	case "SELECT":
+		return !exec
+	}
+	return false
 }
 
-func (c *sqliteConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if !hasReturning(query) {
-		return c.SQLiteConn.ExecContext(ctx, query, args)
+// stmt returns the kept statement of query, preparing it on first use, or
+// nil when query is not to be kept or its statement is busy.
+func (c *sqliteConn) stmt(ctx context.Context, query string, exec bool) (*cachedStmt, error) {
+	if s, ok := c.stmts[query]; ok {
+		if s.busy {
+			return nil, nil
+		}
+		return s, nil
 	}
-	// mattn's Exec steps once only: read the rows to the end instead.
-	rows, err := c.QueryContext(ctx, query, args)
+	if !cacheable(query, exec) {
+		return nil, nil
+	}
+	if len(c.stmts) >= sqliteStmtCacheSize {
+		// Drop any idle one: the hot statements come back at once.
+		for q, s := range c.stmts {
+			if !s.busy {
+				_ = s.Close() // finalize errors repeat the last step's, reported then
+				delete(c.stmts, q)
+				break
+			}
+		}
+	}
+	ps, err := c.SQLiteConn.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return c.resultOf(ctx, rows)
+	s := &cachedStmt{SQLiteStmt: ps.(*sqlite3.SQLiteStmt)}
+	c.stmts[query] = s
+	return s, nil
+}
+
+func (c *sqliteConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	s, err := c.stmt(ctx, query, false)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		rows, err := c.SQLiteConn.QueryContext(ctx, query, args)
+		if err != nil || !hasReturning(query) {
+			return rows, err
+		}
+		return newSQLiteRows(rows, nil, true), nil
+	}
+	rows, err := s.SQLiteStmt.QueryContext(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	return newSQLiteRows(rows, s, hasReturning(query)), nil
+}
+
+func (c *sqliteConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if hasReturning(query) {
+		// mattn's Exec steps once only: read the rows to the end instead.
+		rows, err := c.QueryContext(ctx, query, args)
+		if err != nil {
+			return nil, err
+		}
+		return c.resultOf(ctx, rows)
+	}
+	s, err := c.stmt(ctx, query, true)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return c.SQLiteConn.ExecContext(ctx, query, args)
+	}
+	return s.SQLiteStmt.ExecContext(ctx, args)
+}
+
+// Close finalizes the kept statements: a connection closes only once all
+// of its statements are gone.
+func (c *sqliteConn) Close() error {
+	for q, s := range c.stmts {
+		_ = s.Close() // finalize errors repeat the last step's, reported then
+		delete(c.stmts, q)
+	}
+	return c.SQLiteConn.Close()
 }
 
 func (c *sqliteConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
@@ -155,7 +255,7 @@ func (c *sqliteConn) resultOf(ctx context.Context, rows driver.Rows) (driver.Res
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
-	r, err := c.SQLiteConn.QueryContext(ctx, "SELECT changes(), last_insert_rowid()", nil)
+	r, err := c.QueryContext(ctx, "SELECT changes(), last_insert_rowid()", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +280,7 @@ func (s *sqliteStmt) QueryContext(ctx context.Context, args []driver.NamedValue)
 	if err != nil {
 		return nil, err
 	}
-	return completeRows(rows), nil
+	return newSQLiteRows(rows, nil, true), nil
 }
 
 func (s *sqliteStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
@@ -196,19 +296,37 @@ type sqliteResult struct{ id, changes int64 }
 func (r sqliteResult) LastInsertId() (int64, error) { return r.id, nil }
 func (r sqliteResult) RowsAffected() (int64, error) { return r.changes, nil }
 
-// completingRows reads the rows that its reader left before closing them.
-type completingRows struct{ *sqlite3.SQLiteRows }
-
-func completeRows(rows driver.Rows) driver.Rows {
-	if r, ok := rows.(*sqlite3.SQLiteRows); ok {
-		return &completingRows{r}
-	}
-	return rows
+// sqliteRows are rows of a kept statement (stmt, freed on Close), or of a
+// statement that writes and returns rows (complete: read to the end before
+// closing).
+type sqliteRows struct {
+	*sqlite3.SQLiteRows
+	stmt     *cachedStmt
+	complete bool
 }
 
-func (r *completingRows) Close() error {
-	dest := make([]driver.Value, len(r.Columns()))
-	for r.Next(dest) == nil {
+func newSQLiteRows(rows driver.Rows, stmt *cachedStmt, complete bool) driver.Rows {
+	r, ok := rows.(*sqlite3.SQLiteRows)
+	if !ok {
+		return rows
 	}
-	return r.SQLiteRows.Close()
+	if stmt != nil {
+		stmt.busy = true
+	}
+	return &sqliteRows{SQLiteRows: r, stmt: stmt, complete: complete}
+}
+
+func (r *sqliteRows) Close() error {
+	if r.complete {
+		dest := make([]driver.Value, len(r.Columns()))
+		for r.Next(dest) == nil {
+		}
+		r.complete = false
+	}
+	err := r.SQLiteRows.Close() // resets a kept statement
+	if r.stmt != nil {
+		r.stmt.busy = false
+		r.stmt = nil
+	}
+	return err
 }
