@@ -80,6 +80,18 @@ func measureHashRates(tb testing.TB, d time.Duration) hashRates {
 	return r
 }
 
+// meanRates averages two measurements rate by rate.
+func meanRates(a, b hashRates) hashRates {
+	m := hashRates{XCrypto: map[int]float64{}, Authgin: map[int]float64{}}
+	for n := range a.XCrypto {
+		m.XCrypto[n] = (a.XCrypto[n] + b.XCrypto[n]) / 2
+	}
+	for n := range a.Authgin {
+		m.Authgin[n] = (a.Authgin[n] + b.Authgin[n]) / 2
+	}
+	return m
+}
+
 // peak is the best rate of either: the machine's argon2id ceiling that
 // logins are compared with.
 func (r hashRates) peak() float64 { return max(r.xcryptoPeak(), maxRate(r.Authgin)) }
