@@ -20,8 +20,8 @@ func newArgon2Mem(n int) *argon2Mem {
 	if err != nil {
 		return &argon2Mem{blocks: make([]argon2Block, n)}
 	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	off := int((hugePageSize - start%hugePageSize) % hugePageSize)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))          // #nosec G103 -- the address only, to align
+	off := int((hugePageSize - start%hugePageSize) % hugePageSize) // #nosec G115 -- below hugePageSize
 	adviseHugePages(b[off : off+size])
 	// b[off:] is page-aligned, at least n KiB long and never moves: a valid
 	// array of n blocks of plain words.

@@ -48,7 +48,8 @@ const (
 // record stores a security event and runs Hooks.OnSecurityEvent. It is
 // called after the change it describes was committed and is best effort: a
 // failure is logged and never fails the request. It outlives a client that
-// hangs up, bounded by Options.DBTimeout.
+// hangs up, bounded by Options.DBTimeout. (Login writes its event in its own
+// transaction instead.)
 func (s *Service) record(ctx context.Context, ev SecurityEvent, cl Client) {
 	ev = s.newEvent(ev, cl)
 	// The store bounds the call by DBTimeout.

@@ -36,9 +36,10 @@ const sqliteMaxConns = 4
 // took throughput from 53 to 73 a second and ended the 503s from waits past
 // DBTimeout (bench: TestLoginLoad). Change it through db.DB() if needed.
 //
-// Statements that write and return rows (INSERT ... RETURNING, which GORM
-// uses for Create, and the throttle's upsert) always run to completion,
-// which keeps the WAL bounded: see sqliteConn.
+// Each connection keeps the statements it prepared, and statements that
+// write and return rows (INSERT ... RETURNING, which GORM uses for Create,
+// and the throttle's upsert) always run to completion, which keeps the WAL
+// bounded: see sqliteConn.
 func OpenSQLite(path string) (*gorm.DB, error) {
 	if path == "" {
 		return nil, fmt.Errorf("authgin: OpenSQLite: empty path")
