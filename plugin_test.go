@@ -1,11 +1,13 @@
 package authgin
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -309,12 +311,10 @@ func TestLoginRehashKeepsConcurrentChange(t *testing.T) {
 		go func() {
 			login <- e.client().post("/login", map[string]string{"login": "rita", "password": "imported password"})
 		}()
-		// The backoff try is counted just before the account is read.
-		key := parseLogin("rita").throttleKey()
-		for n := int64(0); n == 0; time.Sleep(5 * time.Millisecond) {
-			db.Model(&Throttle{}).Where("bucket = ?", key).Count(&n)
+		// Once the login queues for the slot, it has read the account.
+		for !goroutineIn("(*hasher).acquire") {
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(200 * time.Millisecond)
 		db.Model(&Account{}).Where("username_key = ?", "rita").Update("password_hash", changed)
 		release()
 		wantStatus(t, <-login, 200)
@@ -326,6 +326,12 @@ func TestLoginRehashKeepsConcurrentChange(t *testing.T) {
 		wantStatus(t, c.post("/login", map[string]string{"login": "rita", "password": "imported password"}), 401)
 		wantStatus(t, c.post("/login", map[string]string{"login": "rita", "password": "the new password"}), 200)
 	})
+}
+
+// goroutineIn reports whether some goroutine is running or blocked in fn.
+func goroutineIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte(fn))
 }
 
 // TestLoginWritesAtomically: the session, the login time, the backoff
