@@ -251,7 +251,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	// backoff reset, the login time, the session and its event.
 	err = s.st.tx(ctx, func(tx *store) error {
 		if !s.o.Limits.LoginAccount.off() {
-			if err := (&throttler{db: tx.db}).reset(ctx, accountKey); err != nil {
+			if err := s.limits.within(tx.db).reset(ctx, accountKey); err != nil {
 				return err
 			}
 		}
@@ -277,9 +277,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return nil, Tokens{}, err
 	}
 	acct.LastLoginAt, acct.UpdatedAt = &now, now
-	rehashed := passwordHash != acct.PasswordHash
-	acct.PasswordHash = passwordHash
-	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", rehashed)
+	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "rehashed", passwordHash != acct.PasswordHash)
 	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
 	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil

@@ -157,6 +157,12 @@ type throttler struct {
 	timeout time.Duration // bounds each call (Options.DBTimeout)
 }
 
+// within returns t working in the transaction db (whose deadline bounds
+// its calls).
+func (t *throttler) within(db *gorm.DB) *throttler {
+	return &throttler{db: db, now: t.now}
+}
+
 // hit counts one event for key and reports how long the caller must wait
 // when the event is over the limit (zero when allowed). The increment is a
 // single atomic upsert, so concurrent hits from many instances never lose

@@ -68,7 +68,7 @@ func (r *loadResult) tally(resp *http.Response, body []byte) {
 }
 
 // loadReport is what the client process reports: the hash rates it
-// measured before the load and the counts of the load.
+// measured around the load and the counts of the load.
 type loadReport struct {
 	Before, After                                         hashRates // measured before and after the load
 	OK, Overflow, NoRetryAfter, OtherStatus, ClientErrors int64
@@ -123,8 +123,8 @@ func TestLoginLoad(t *testing.T) {
 	rate := float64(res.OK) / loadDuration.Seconds()
 	p99 := percentile(res.ProbeLatencies, 0.99)
 	rssBound := int64(baseRSSBoundMiB+srv.HashBound*hashMiB) * 1024
-	t.Logf("logins: %d ok (%.1f/s = %.2fx peak, %.2fx x/crypto's peak), %d overflow 503, %d other status, %d client errors; failures by status and code: %v",
-		res.OK, rate, rate/peak, rate/rates.xcryptoPeak(), res.Overflow, res.OtherStatus, res.ClientErrors, res.Failed)
+	t.Logf("logins: %d ok (%.1f/s = %.2fx peak, %.2fx the peak before the load, %.2fx x/crypto's peak), %d overflow 503, %d other status, %d client errors; failures by status and code: %v",
+		res.OK, rate, rate/peak, rate/res.Before.peak(), rate/rates.xcryptoPeak(), res.Overflow, res.OtherStatus, res.ClientErrors, res.Failed)
 	t.Logf("CPU during the load: server %.1f s, clients %.1f s, of %d cores x %v",
 		serverCPU.Seconds(), res.CPU.Seconds(), runtime.NumCPU(), loadDuration)
 	t.Logf("protected probe: %d requests, p50 %v, p99 %v, max %v, %d failures",
