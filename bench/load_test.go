@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-var loadTest = flag.Bool("load", false, "run the login load test (about 70 s, real argon2id cost)")
+var loadTest = flag.Bool("load", false, "run the login load test (about 50 s, real argon2id cost)")
 
 // Load test shape (issue 7 item 3).
 const (
