@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -155,12 +157,23 @@ type throttler struct {
 	db      *gorm.DB
 	now     func() time.Time
 	timeout time.Duration // bounds each call (Options.DBTimeout)
+	queries sync.Map      // Limit -> attemptSQL of it, built once
 }
 
 // within returns t working in the transaction db (whose deadline bounds
 // its calls).
 func (t *throttler) within(db *gorm.DB) *throttler {
 	return &throttler{db: db, now: t.now}
+}
+
+// attemptQuery returns attemptSQL(l), built on its first use.
+func (t *throttler) attemptQuery(l Limit) string {
+	if q, ok := t.queries.Load(l); ok {
+		return q.(string)
+	}
+	q := attemptSQL(l)
+	t.queries.Store(l, q)
+	return q
 }
 
 // hit counts one event for key and reports how long the caller must wait
@@ -276,56 +289,82 @@ func (t *throttler) reset(ctx context.Context, key string) error {
 // tries see its delay at once and a burst cannot slip through together;
 // reset forgets the failures when the try succeeds.
 //
-// The row is changed by compare-and-set on its previous values, which
-// works alike on SQLite and PostgreSQL; a try that keeps losing the race
-// to other tries of the same key waits a second.
+// The count and the delay it brings are one atomic upsert (attemptSQL) on
+// SQLite and PostgreSQL alike: concurrent tries of one key queue on its
+// row, and none is refused for losing a race to the others.
 func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Duration, error) {
 	if l.off() {
 		return 0, nil
 	}
 	ctx, cancel := dbDeadline(ctx, t.timeout)
 	defer cancel()
+	now := t.now().UnixMilli()
 	// Plain SQL (see execPlain): every login runs this.
+	q := t.attemptQuery(l)
 	for range 4 {
-		now := t.now().UnixMilli()
-		var old Throttle
-		err := queryRowPlain(ctx, t.db, "SELECT window_start, count, blocked_until FROM throttles WHERE bucket = ?", key).
-			Scan(&old.WindowStart, &old.Count, &old.BlockedUntil)
-		found := err == nil
+		var count int64
+		err := queryRowPlain(ctx, t.db, q, key, now, l.blockedFrom(1, now, now)).Scan(&count)
+		if err == nil {
+			return 0, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, dbError(err)
+		}
+		// No row back: a delay is running and nothing was counted.
+		var until int64
+		err = queryRowPlain(ctx, t.db, "SELECT blocked_until FROM throttles WHERE bucket = ?", key).Scan(&until)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, dbError(err)
 		}
-		if found && old.BlockedUntil > now {
-			return time.Duration(old.BlockedUntil-now) * time.Millisecond, nil
+		if until > now {
+			return time.Duration(until-now) * time.Millisecond, nil
 		}
-		next := Throttle{Key: key, WindowStart: old.WindowStart, Count: old.Count + 1}
-		if !found || old.WindowStart <= now-l.Window.Milliseconds() {
-			next.WindowStart, next.Count = now, 1
-		}
-		if next.Count >= l.Max {
-			next.BlockedUntil = next.WindowStart + l.Window.Milliseconds()
-		} else if d := l.delayAfter(next.Count); d > 0 {
-			next.BlockedUntil = now + d.Milliseconds()
-		}
-		var res sql.Result
-		if !found {
-			res, err = execPlain(ctx, t.db, `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, ?, ?)
-ON CONFLICT (bucket) DO NOTHING`, key, next.WindowStart, next.Count, next.BlockedUntil)
-		} else {
-			res, err = execPlain(ctx, t.db, `UPDATE throttles SET window_start = ?, count = ?, blocked_until = ?
-WHERE bucket = ? AND window_start = ? AND count = ? AND blocked_until = ?`,
-				next.WindowStart, next.Count, next.BlockedUntil, key, old.WindowStart, old.Count, old.BlockedUntil)
-		}
-		if err != nil {
-			return 0, dbError(err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return 0, dbError(err)
-		} else if n == 1 {
-			return 0, nil
-		}
+		// A success reset the key in between: count the try again.
 	}
-	return time.Second, nil
+	return time.Second, nil // a key reset and blocked over and over: wait
+}
+
+// blockedFrom is the blocked_until a backoff limit sets when its count
+// reaches n in a window that started at windowStart: the window's end once
+// n reaches Max, else the delay after n failures from now (0: none).
+func (l Limit) blockedFrom(n, windowStart, now int64) int64 {
+	if n >= l.Max {
+		return windowStart + l.Window.Milliseconds()
+	}
+	if d := l.delayAfter(n); d > 0 {
+		return now + d.Milliseconds()
+	}
+	return 0
+}
+
+// attemptSQL is attempt's upsert for l, l's numbers written in. Its
+// arguments are the key, now and blockedFrom(1, now, now), the row a first
+// try inserts; an existing row gets the new count n (1 when its window has
+// passed, else one more) and the blocked_until that blockedFrom gives for
+// n, its doubling delays one CASE arm each (at most 64: they stop at
+// MaxDelay). While a delay runs, nothing changes and no row comes back.
+func attemptSQL(l Limit) string {
+	w := l.Window.Milliseconds()
+	var b strings.Builder
+	fmt.Fprintf(&b, `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, ?)
+ON CONFLICT (bucket) DO UPDATE SET
+  count = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN 1 ELSE throttles.count + 1 END,
+  window_start = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN excluded.window_start ELSE throttles.window_start END,
+  blocked_until = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN excluded.blocked_until
+    WHEN throttles.count + 1 >= %[2]d THEN throttles.window_start + %[1]d
+`, w, l.Max)
+	if first := max(l.Free, 1); l.Delay > 0 {
+		fmt.Fprintf(&b, "    WHEN throttles.count + 1 < %d THEN 0\n", first)
+		n := first
+		for d := l.Delay; d < l.MaxDelay; d, n = d*2, n+1 {
+			fmt.Fprintf(&b, "    WHEN throttles.count + 1 = %d THEN excluded.window_start + %d\n", n, d.Milliseconds())
+		}
+		fmt.Fprintf(&b, "    ELSE excluded.window_start + %d END\n", l.MaxDelay.Milliseconds())
+	} else {
+		b.WriteString("    ELSE 0 END\n")
+	}
+	b.WriteString("WHERE throttles.blocked_until <= excluded.window_start\nRETURNING count")
+	return b.String()
 }
 
 // throttle counts an event for key and turns a wait into a 429.

@@ -3,8 +3,10 @@ package authgin
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,6 +316,110 @@ func TestAttemptConcurrent(t *testing.T) {
 		}
 		if through != 1 {
 			t.Fatalf("%d tries got through, want 1", through)
+		}
+	})
+}
+
+// TestAttemptConcurrentNoDelay: a burst of tries on one login name with no
+// delay due lets every try through and counts each one: a try never waits
+// for losing a race to the others.
+func TestAttemptConcurrentNoDelay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		if err := db.AutoMigrate(models()...); err != nil {
+			t.Fatal(err)
+		}
+		clock := newFakeClock()
+		thr := &throttler{db: db, now: clock.Now}
+		l := Limit{Max: 1000, Window: time.Hour, Free: 100, Delay: time.Minute, MaxDelay: time.Hour}
+		const n = 40
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		waits := make(chan time.Duration, n)
+		for range n {
+			wg.Go(func() {
+				<-start
+				w, err := thr.attempt(context.Background(), "login:account:crowd", l)
+				if err != nil {
+					t.Error(err)
+				}
+				waits <- w
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(waits)
+		for w := range waits {
+			if w != 0 {
+				t.Fatalf("a try waits %v with %d of %d free tries used", w, n, l.Free)
+			}
+		}
+		var th Throttle
+		if err := db.Where("bucket = ?", "login:account:crowd").First(&th).Error; err != nil || th.Count != n {
+			t.Fatalf("count %d (%v), want %d", th.Count, err, n)
+		}
+	})
+}
+
+// TestAttemptFollowsLimit: random tries, pauses and successes against a
+// plain model of a backoff limit (count in a window, the delays of
+// delayAfter, the window's end at Max) give the same waits, for limits
+// with and without delays, on every backend.
+func TestAttemptFollowsLimit(t *testing.T) {
+	limits := []Limit{
+		{Max: 100, Window: 24 * time.Hour, Free: 5, Delay: time.Second, MaxDelay: 15 * time.Minute},
+		{Max: 6, Window: time.Minute, Free: 0, Delay: 1500 * time.Millisecond, MaxDelay: 5 * time.Second},
+		{Max: 3, Window: 10 * time.Second},
+		{Max: 1, Window: time.Second, Delay: time.Second, MaxDelay: time.Second},
+	}
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		if err := db.AutoMigrate(models()...); err != nil {
+			t.Fatal(err)
+		}
+		clock := newFakeClock()
+		thr := &throttler{db: db, now: clock.Now}
+		ctx := context.Background()
+		for i, l := range limits {
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			key := "login:account:model" + strconv.Itoa(i)
+			var m struct {
+				found               bool
+				start, count, until int64
+			}
+			for step := range 400 {
+				switch r := rng.IntN(10); {
+				case r == 0:
+					if err := thr.reset(ctx, key); err != nil {
+						t.Fatal(err)
+					}
+					m.found = false
+					continue
+				case r < 4:
+					clock.Advance(time.Duration(rng.Int64N(int64(2 * max(l.Delay, l.Window/4)))))
+				}
+				now := clock.Now().UnixMilli()
+				var want time.Duration
+				if m.found && m.until > now {
+					want = time.Duration(m.until-now) * time.Millisecond
+				} else {
+					if !m.found || m.start <= now-l.Window.Milliseconds() {
+						m.start, m.count = now, 0
+					}
+					m.found, m.count = true, m.count+1
+					m.until = 0
+					if m.count >= l.Max {
+						m.until = m.start + l.Window.Milliseconds()
+					} else if d := l.delayAfter(m.count); d > 0 {
+						m.until = now + d.Milliseconds()
+					}
+				}
+				got, err := thr.attempt(ctx, key, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Fatalf("limit %d step %d (count %d): wait %v, want %v", i, step, m.count, got, want)
+				}
+			}
 		}
 	})
 }
