@@ -74,7 +74,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		st:     st,
 		tokens: toks,
 		hasher: newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout),
-		limits: &throttler{db: o.DB, now: o.Now, timeout: o.DBTimeout},
+		limits: newThrottler(o.DB, o.Now, o.DBTimeout),
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
 		mails:  mails,
 		captcha: &captchaVerifier{

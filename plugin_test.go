@@ -375,6 +375,64 @@ BEGIN IF NEW.event = 'login' THEN RAISE EXCEPTION 'no login events'; END IF; RET
 	})
 }
 
+// TestLoginAdmitFailure: the checks before the hash look the account up
+// before they count anything, so a failed lookup counts no try; a failure
+// while counting rolls the IP's count back on SQLite, where the counts
+// share a transaction, and leaves it on PostgreSQL, where they do not
+// (store.batch).
+func TestLoginAdmitFailure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.client().register("ada@example.com", "ada", "correct horse battery")
+		counts := func() (ip, account int64) {
+			var rows []Throttle
+			db.Where("bucket LIKE ?", "login:%").Find(&rows)
+			for _, r := range rows {
+				if strings.HasPrefix(r.Key, "login:ip:") {
+					ip += r.Count
+				} else {
+					account += r.Count
+				}
+			}
+			return ip, account
+		}
+		login := func() *response {
+			return e.client().post("/login", map[string]string{"login": "ada", "password": "correct horse battery"})
+		}
+
+		mustExec(t, db, "ALTER TABLE users RENAME TO users_away")
+		wantStatus(t, login(), 500)
+		mustExec(t, db, "ALTER TABLE users_away RENAME TO users")
+		if ip, account := counts(); ip != 0 || account != 0 {
+			t.Fatalf("a failed lookup counted %d IP and %d account tries", ip, account)
+		}
+
+		trigger := []string{`CREATE TRIGGER no_account_try BEFORE INSERT ON throttles
+WHEN NEW.bucket LIKE 'login:account:%' BEGIN SELECT RAISE(ABORT, 'no account tries'); END`}
+		wantIP := int64(0)
+		if db.Dialector.Name() == "postgres" {
+			trigger = []string{`CREATE FUNCTION no_account_try() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.bucket LIKE 'login:account:%' THEN RAISE EXCEPTION 'no account tries'; END IF; RETURN NEW; END $$`,
+				`CREATE TRIGGER no_account_try BEFORE INSERT ON throttles FOR EACH ROW EXECUTE FUNCTION no_account_try()`}
+			wantIP = 1
+		}
+		for _, q := range trigger {
+			mustExec(t, db, q)
+		}
+		wantStatus(t, login(), 500)
+		if ip, account := counts(); ip != wantIP || account != 0 {
+			t.Fatalf("a failed count left %d IP and %d account tries, want %d and 0", ip, account, wantIP)
+		}
+	})
+}
+
+func mustExec(t *testing.T, db *gorm.DB, q string) {
+	t.Helper()
+	if err := db.Exec(q).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLogout(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)

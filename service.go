@@ -184,22 +184,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	if err := noNUL(in.Login, in.Password); err != nil {
 		return nil, Tokens{}, err
 	}
-	if err := s.throttle(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
-		return nil, Tokens{}, err
-	}
-	// Failures are counted per login name whether or not an account has
-	// it, so the delays reveal nothing; a try during a delay is refused
-	// before any hashing.
 	name := parseLogin(in.Login)
 	accountKey := name.throttleKey()
-	if wait, err := s.limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount); err != nil {
-		return nil, Tokens{}, err
-	} else if wait > 0 {
-		return nil, Tokens{}, ErrTooManyRequests.withRetry(wait)
-	}
-	acct, err := s.findLogin(ctx, name)
+	acct, err := s.admitLogin(ctx, name, accountKey, cl)
 	if err != nil {
-		s.undoAttempt(ctx, accountKey)
 		return nil, Tokens{}, err
 	}
 	encoded := ""
@@ -313,13 +301,36 @@ func parseLogin(login string) loginName {
 	return loginName{raw: login}
 }
 
-// findLogin loads the account a login names; nil without error when
-// nobody matches.
-func (s *Service) findLogin(ctx context.Context, n loginName) (*Account, error) {
-	if n.column == "" {
-		return nil, nil
+// admitLogin loads the account a login names (nil when nobody matches) and
+// counts the try against LoginIP and LoginAccount, before any hashing.
+// Failures are counted per login name whether or not an account has it, so
+// the delays reveal nothing; a try during a delay is refused here. The
+// lookup comes first, so that a failure leaves no count to take back; the
+// statements share a transaction where that is cheaper (store.batch).
+func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
+	var acct *Account
+	var refused error
+	err := s.st.batch(ctx, func(ctx context.Context, st *store) error {
+		var err error
+		if name.column != "" {
+			if acct, err = st.accountByKey(ctx, name.column, name.key); err != nil {
+				return err
+			}
+		}
+		limits := s.limits.within(st.db)
+		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP)
+		if err == nil && wait == 0 {
+			wait, err = limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount)
+		}
+		if wait > 0 {
+			refused = ErrTooManyRequests.withRetry(wait) // and the refused try stays counted
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return s.st.accountByKey(ctx, n.column, n.key)
+	return acct, refused
 }
 
 // startSession opens a session for acct and issues its tokens.

@@ -106,7 +106,7 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	thr := &throttler{db: db, now: time.Now}
+	thr := newThrottler(db, time.Now, 0)
 	lots := Limit{Max: 1 << 40, Window: time.Hour}
 	const rounds = 5000
 	const bound = 6 << 20

@@ -65,6 +65,22 @@ func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
 	}))
 }
 
+// batch runs fn's statements together under one deadline: in one
+// transaction on SQLite, where every commit writes the WAL and costs more
+// than the statements (and a failure rolls them all back), and one by one
+// on PostgreSQL, where a transaction would cost two more round trips. So
+// fn must leave nothing to undo when a statement after a write fails.
+func (s *store) batch(ctx context.Context, fn func(ctx context.Context, st *store) error) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	if s.db.Dialector.Name() == "postgres" {
+		return fn(ctx, &store{db: s.db})
+	}
+	return dbError(s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		return fn(ctx, &store{db: db})
+	}))
+}
+
 // first loads the single row matching query into dst; found is false when
 // there is none.
 func (s *store) first(ctx context.Context, dst any, query string, args ...any) (found bool, err error) {

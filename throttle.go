@@ -157,13 +157,17 @@ type throttler struct {
 	db      *gorm.DB
 	now     func() time.Time
 	timeout time.Duration // bounds each call (Options.DBTimeout)
-	queries sync.Map      // Limit -> attemptSQL of it, built once
+	queries *sync.Map     // Limit -> its attemptSQL, built once
+}
+
+func newThrottler(db *gorm.DB, now func() time.Time, timeout time.Duration) *throttler {
+	return &throttler{db: db, now: now, timeout: timeout, queries: new(sync.Map)}
 }
 
 // within returns t working in the transaction db (whose deadline bounds
 // its calls).
 func (t *throttler) within(db *gorm.DB) *throttler {
-	return &throttler{db: db, now: t.now}
+	return &throttler{db: db, now: t.now, queries: t.queries}
 }
 
 // attemptQuery returns attemptSQL(l), built on its first use.

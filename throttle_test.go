@@ -290,7 +290,7 @@ func TestAttemptConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := newFakeClock()
-		thr := &throttler{db: db, now: clock.Now}
+		thr := newThrottler(db, clock.Now, 0)
 		l := Limit{Max: 100, Window: time.Hour, Free: 1, Delay: time.Minute, MaxDelay: time.Hour}
 		const n = 20
 		waits := make(chan time.Duration, n)
@@ -329,7 +329,7 @@ func TestAttemptConcurrentNoDelay(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := newFakeClock()
-		thr := &throttler{db: db, now: clock.Now}
+		thr := newThrottler(db, clock.Now, 0)
 		l := Limit{Max: 1000, Window: time.Hour, Free: 100, Delay: time.Minute, MaxDelay: time.Hour}
 		const n = 40
 		var wg sync.WaitGroup
@@ -376,7 +376,7 @@ func TestAttemptFollowsLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := newFakeClock()
-		thr := &throttler{db: db, now: clock.Now}
+		thr := newThrottler(db, clock.Now, 0)
 		ctx := context.Background()
 		for i, l := range limits {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
