@@ -286,11 +286,7 @@ func TestConfirmMailIPThrottle(t *testing.T) {
 // backend.
 func TestAttemptConcurrent(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		if err := db.AutoMigrate(models()...); err != nil {
-			t.Fatal(err)
-		}
-		clock := newFakeClock()
-		thr := newThrottler(db, clock.Now, 0)
+		thr, _ := migratedThrottler(t, db)
 		l := Limit{Max: 100, Window: time.Hour, Free: 1, Delay: time.Minute, MaxDelay: time.Hour}
 		const n = 20
 		waits := make(chan time.Duration, n)
@@ -325,11 +321,7 @@ func TestAttemptConcurrent(t *testing.T) {
 // for losing a race to the others.
 func TestAttemptConcurrentNoDelay(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		if err := db.AutoMigrate(models()...); err != nil {
-			t.Fatal(err)
-		}
-		clock := newFakeClock()
-		thr := newThrottler(db, clock.Now, 0)
+		thr, _ := migratedThrottler(t, db)
 		l := Limit{Max: 1000, Window: time.Hour, Free: 100, Delay: time.Minute, MaxDelay: time.Hour}
 		const n = 40
 		var wg sync.WaitGroup
@@ -372,11 +364,7 @@ func TestAttemptFollowsLimit(t *testing.T) {
 		{Max: 1, Window: time.Second, Delay: time.Second, MaxDelay: time.Second},
 	}
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		if err := db.AutoMigrate(models()...); err != nil {
-			t.Fatal(err)
-		}
-		clock := newFakeClock()
-		thr := newThrottler(db, clock.Now, 0)
+		thr, clock := migratedThrottler(t, db)
 		ctx := context.Background()
 		for i, l := range limits {
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
@@ -422,4 +410,14 @@ func TestAttemptFollowsLimit(t *testing.T) {
 			}
 		}
 	})
+}
+
+// migratedThrottler returns a throttler on db, migrated, with a fake clock.
+func migratedThrottler(t *testing.T, db *gorm.DB) (*throttler, *fakeClock) {
+	t.Helper()
+	if err := db.AutoMigrate(models()...); err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	return newThrottler(db, clock.Now, 0), clock
 }
