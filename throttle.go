@@ -410,7 +410,7 @@ func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error
 }
 
 // throttleKey is the LoginAccount bucket of a login: the email or
-// username key that findLogin looks up, else the raw text, hashed so that
+// username key that admitLogin looks up, else the raw text, hashed so that
 // the table holds no addresses.
 func (n loginName) throttleKey() string {
 	norm := "raw:" + n.raw
