@@ -272,9 +272,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 }
 
 // undoAttempt takes back the LoginAccount try counted for a login that
-// ended before the password was compared (no hashing slot, database
-// error): it was no failure, and under overload such tries would otherwise
-// push the account into backoff.
+// failed without a wrong password (no hashing slot, or the login's writes
+// failed): it was no failure, and under overload such tries would
+// otherwise push the account into backoff.
 func (s *Service) undoAttempt(ctx context.Context, key string) {
 	if s.o.Limits.LoginAccount.off() {
 		return
