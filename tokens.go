@@ -505,8 +505,10 @@ const maxUnknownClaims = 16
 // decodeClaims reads an access token's claim set strictly: integers for id,
 // iat, nbf and exp (no fraction, no exponent, within int64), strings where
 // strings belong, no duplicate member, valid UTF-8. It checks type, iss, aud
-// (a string or an array containing it) and sub == id. Unknown claims are
-// ignored (RFC 7519) but must be well-formed JSON.
+// (a string or an array containing it) and sub == id. Member names match
+// exactly (RFC 7519 claim names are case-sensitive; encoding/json would
+// also read "usernAme" as username). Unknown claims are ignored (RFC 7519)
+// but must be well-formed JSON.
 func decodeClaims(p []byte, issuer, audience string) (AccessClaims, bool) {
 	s := jsonScanner{b: p}
 	var c AccessClaims
