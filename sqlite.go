@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
@@ -20,9 +19,6 @@ const sqliteJournalSizeLimit = 8 << 20
 
 // sqliteMaxConns bounds OpenSQLite's pool (see OpenSQLite).
 const sqliteMaxConns = 4
-
-// sqliteBusyTimeout is how long a writer waits for the write lock.
-const sqliteBusyTimeout = 10 * time.Second
 
 // OpenSQLite opens (creating if needed) the SQLite database at path (a file
 // path, or a "file:" URI), configured for a web server: WAL journal, a
@@ -39,8 +35,6 @@ const sqliteBusyTimeout = 10 * time.Second
 // hands a freed connection over at once. Under 200 concurrent logins this
 // took throughput from 53 to 73 a second and ended the 503s from waits past
 // DBTimeout (bench: TestLoginLoad). Change it through db.DB() if needed.
-// For the same reason the pool's transactions take turns before BEGIN
-// (see sqliteConn.BeginTx).
 //
 // Each connection keeps the statements it prepared, and statements that
 // write and return rows (INSERT ... RETURNING, which GORM uses for Create,
@@ -60,9 +54,9 @@ func OpenSQLite(path string) (*gorm.DB, error) {
 		sep = "&"
 	}
 	// mattn/go-sqlite3 applies these to every new connection.
-	dsn += sep + fmt.Sprintf("_journal_mode=WAL&_busy_timeout=%d&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate", sqliteBusyTimeout.Milliseconds())
+	dsn += sep + "_journal_mode=WAL&_busy_timeout=10000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
 
-	sqlDB := sql.OpenDB(&sqliteConnector{dsn: dsn, writer: make(chan struct{}, 1), driver: &sqlite3.SQLiteDriver{
+	sqlDB := sql.OpenDB(&sqliteConnector{dsn: dsn, driver: &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
 			_, err := c.Exec(fmt.Sprintf("PRAGMA journal_size_limit = %d", sqliteJournalSizeLimit), nil)
 			return err
@@ -85,7 +79,6 @@ func OpenSQLite(path string) (*gorm.DB, error) {
 type sqliteConnector struct {
 	dsn    string
 	driver *sqlite3.SQLiteDriver
-	writer chan struct{} // held by the pool's open transaction, if any
 }
 
 func (c *sqliteConnector) Connect(context.Context) (driver.Conn, error) {
@@ -93,7 +86,7 @@ func (c *sqliteConnector) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteConn{SQLiteConn: conn.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}, writer: c.writer}, nil
+	return &sqliteConn{SQLiteConn: conn.(*sqlite3.SQLiteConn), stmts: map[string]*cachedStmt{}}, nil
 }
 
 func (c *sqliteConnector) Driver() driver.Driver { return c.driver }
@@ -122,9 +115,7 @@ func (c *sqliteConnector) Driver() driver.Driver { return c.driver }
 // computed) and lets the checkpoint run as designed.
 type sqliteConn struct {
 	*sqlite3.SQLiteConn
-	stmts   map[string]*cachedStmt
-	writer  chan struct{} // the connector's
-	writing bool          // this connection holds writer
+	stmts map[string]*cachedStmt
 }
 
 // sqliteStmtCacheSize bounds a connection's kept statements; authgin runs
@@ -248,76 +239,7 @@ func (c *sqliteConn) Close() error {
 		_ = s.Close() // finalize errors repeat the last step's, reported then
 		delete(c.stmts, q)
 	}
-	err := c.SQLiteConn.Close() // rolls back a transaction left open
-	c.endWrite()
-	return err
-}
-
-// BeginTx begins a transaction once no other transaction of the pool is
-// open. Every transaction is a writer (BEGIN IMMEDIATE), and SQLite lets
-// one write at a time: the others would wait in its busy handler, which
-// sleeps 1, 2, 5, 10 ms and longer between tries inside the C call, its
-// thread keeping the Go scheduler's P meanwhile. Under 200 concurrent
-// logins that left a core idle at times and put the p99 of a concurrent
-// protected request at 17-22 ms; waiting here, the next transaction starts
-// as soon as the one before ends (12-13 ms; bench: TestLoginLoad). The wait
-// ends with ctx, or after the busy timeout with SQLITE_BUSY as SQLite's own.
-// Other processes and statements outside transactions still meet in the
-// busy handler.
-func (c *sqliteConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := c.beginWrite(ctx); err != nil {
-		return nil, err
-	}
-	tx, err := c.SQLiteConn.BeginTx(ctx, opts)
-	if err != nil {
-		c.endWrite()
-		return nil, err
-	}
-	return &sqliteTx{Tx: tx, conn: c}, nil
-}
-
-func (c *sqliteConn) beginWrite(ctx context.Context) error {
-	select {
-	case c.writer <- struct{}{}:
-		c.writing = true
-		return nil
-	default:
-	}
-	t := time.NewTimer(sqliteBusyTimeout)
-	defer t.Stop()
-	select {
-	case c.writer <- struct{}{}:
-		c.writing = true
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return sqlite3.Error{Code: sqlite3.ErrBusy}
-	}
-}
-
-func (c *sqliteConn) endWrite() {
-	if c.writing {
-		c.writing = false
-		<-c.writer
-	}
-}
-
-// sqliteTx hands the pool's turn to write on when it ends. mattn rolls back
-// a transaction whose COMMIT failed, so it ends either way.
-type sqliteTx struct {
-	driver.Tx
-	conn *sqliteConn
-}
-
-func (t *sqliteTx) Commit() error {
-	defer t.conn.endWrite()
-	return t.Tx.Commit()
-}
-
-func (t *sqliteTx) Rollback() error {
-	defer t.conn.endWrite()
-	return t.Tx.Rollback()
+	return c.SQLiteConn.Close()
 }
 
 func (c *sqliteConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {

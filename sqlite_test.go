@@ -3,7 +3,6 @@ package authgin
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,12 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
-	"gorm.io/gorm"
 )
 
 // The settings must hold on every connection of the pool, not only on the
@@ -184,124 +181,6 @@ func TestSQLiteReturningThroughExec(t *testing.T) {
 	var sum int
 	if err := db.Raw("SELECT sum(x) FROM t").Scan(&sum).Error; err != nil || sum != 1+3+4 {
 		t.Errorf("sum = %d, %v; want 8", sum, err)
-	}
-}
-
-// The pool's transactions take turns before BEGIN: with SQLite's busy
-// handler off (busy_timeout 0 on every connection), concurrent
-// transactions all commit instead of failing with SQLITE_BUSY.
-func TestSQLiteTransactionsTakeTurns(t *testing.T) {
-	db := openTestDB(t, "sqlite")
-	if err := db.Exec("CREATE TABLE t (x INTEGER)").Error; err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	ctx := context.Background()
-	var conns []*sql.Conn
-	for range sqliteMaxConns {
-		c, err := sqlDB.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		c.Close() // back to the pool, which keeps them all
-	}
-
-	const n = 40
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			errs <- db.Transaction(func(tx *gorm.DB) error {
-				if err := tx.Exec("INSERT INTO t (x) VALUES (?)", i).Error; err != nil {
-					return err
-				}
-				var count int64
-				return tx.Raw("SELECT count(*) FROM t").Scan(&count).Error
-			})
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("transaction: %v", err)
-		}
-	}
-	var count int64
-	if err := db.Raw("SELECT count(*) FROM t").Scan(&count).Error; err != nil || count != n {
-		t.Fatalf("rows = %d (%v), want %d", count, err, n)
-	}
-	if got := sqlDB.Stats().MaxOpenConnections; got != sqliteMaxConns {
-		t.Fatalf("pool bound changed: %d", got)
-	}
-}
-
-// A transaction waiting for its turn gives up with its context, and leaves
-// the turn to the next one.
-func TestSQLiteTransactionWaitEndsWithContext(t *testing.T) {
-	db := openTestDB(t, "sqlite")
-	if err := db.Exec("CREATE TABLE t (x INTEGER)").Error; err != nil {
-		t.Fatal(err)
-	}
-	open := db.Begin()
-	if open.Error != nil {
-		t.Fatal(open.Error)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return tx.Exec("INSERT INTO t (x) VALUES (1)").Error
-	})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("transaction beside an open one, context ended: err = %v, want context.DeadlineExceeded", err)
-	}
-	if err := open.Rollback().Error; err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Transaction(func(tx *gorm.DB) error {
-		return tx.Exec("INSERT INTO t (x) VALUES (2)").Error
-	}); err != nil {
-		t.Fatalf("transaction after the turn was given back: %v", err)
-	}
-}
-
-// A connection closed with its transaction open gives the turn back.
-func TestSQLiteConnClosedInTransaction(t *testing.T) {
-	c := &sqliteConnector{
-		dsn:    "file:" + filepath.Join(t.TempDir(), "turn.db") + "?_txlock=immediate",
-		driver: &sqlite3.SQLiteDriver{},
-		writer: make(chan struct{}, 1),
-	}
-	ctx := context.Background()
-	first, err := c.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := first.(*sqliteConn).BeginTx(ctx, driver.TxOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	second, err := c.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	tx, err := second.(*sqliteConn).BeginTx(waitCtx, driver.TxOptions{})
-	if err != nil {
-		t.Fatalf("BeginTx after the first connection closed in a transaction: %v", err)
-	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
 	}
 }
 
