@@ -18,7 +18,7 @@ import (
 const sqliteJournalSizeLimit = 8 << 20
 
 // sqliteMaxConns bounds OpenSQLite's pool (see OpenSQLite).
-const sqliteMaxConns = 4
+const sqliteMaxConns = 2
 
 // OpenSQLite opens (creating if needed) the SQLite database at path (a file
 // path, or a "file:" URI), configured for a web server: WAL journal, a
@@ -29,12 +29,16 @@ const sqliteMaxConns = 4
 // the usual WAL choice), foreign keys on, no implicit transaction around
 // single statements, and no SQL logging.
 //
-// The pool keeps at most 4 connections, all of them idle between bursts:
-// SQLite runs one writer at a time, and writers beyond it wait in SQLite's
-// busy handler, which sleeps in steps of milliseconds, while database/sql
-// hands a freed connection over at once. Under 200 concurrent logins this
-// took throughput from 53 to 73 a second and ended the 503s from waits past
-// DBTimeout (bench: TestLoginLoad). Change it through db.DB() if needed.
+// The pool keeps at most 2 connections, both idle between bursts: SQLite
+// runs one writer at a time, and writers beyond it wait in SQLite's busy
+// handler, which sleeps 1, 2, 5, 10 ms and longer between tries, while
+// database/sql hands a freed connection over at once; the second
+// connection lets a read run beside the writer. Bounding the pool at 4
+// took 200 concurrent logins from 53 to 73 a second and ended the 503s
+// from waits past DBTimeout; 2 instead of 4 took refresh and register at
+// 8 clients up 22 and 28 %, logins unchanged, and 1 measured below 2
+// (bench: TestLoginLoad, BenchmarkFlows, on 2 cores). Change it through
+// db.DB() if needed.
 //
 // Each connection keeps the statements it prepared, and statements that
 // write and return rows (INSERT ... RETURNING, which GORM uses for Create,

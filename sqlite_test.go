@@ -17,7 +17,7 @@ import (
 )
 
 // The settings must hold on every connection of the pool, not only on the
-// first: read them back on three connections held at once.
+// first: read them back on all of them, held at once.
 func TestOpenSQLiteSettings(t *testing.T) {
 	db := openTestDB(t, "sqlite")
 	sqlDB, err := db.DB()
@@ -26,7 +26,7 @@ func TestOpenSQLiteSettings(t *testing.T) {
 	}
 	ctx := context.Background()
 	var conns []*sql.Conn
-	for range 3 {
+	for range sqliteMaxConns {
 		c, err := sqlDB.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
