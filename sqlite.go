@@ -36,8 +36,8 @@ const sqliteMaxConns = 2
 // connection lets a read run beside the writer. Bounding the pool at 4
 // took 200 concurrent logins from 53 to 73 a second and ended the 503s
 // from waits past DBTimeout; 2 instead of 4 took refresh and register at
-// 8 clients up 22 and 28 %, logins unchanged, and 1 measured below 2
-// (bench: TestLoginLoad, BenchmarkFlows, on 2 cores). Change it through
+// 8 clients up about a fifth, left logins unchanged, and 1 measured below
+// 2 (bench: TestLoginLoad, BenchmarkFlows, on 2 cores). Change it through
 // db.DB() if needed.
 //
 // Each connection keeps the statements it prepared, and statements that
