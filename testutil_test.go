@@ -87,6 +87,30 @@ func (m *mailbox) wait(t *testing.T, n int) Message {
 	return Message{}
 }
 
+// waitWith returns the k-th mail (from 1) whose text contains s, waiting
+// for it. Mails queued for the outbox worker (the password-changed notice)
+// may arrive before or after one sent within a later request.
+func (m *mailbox) waitWith(t *testing.T, k int, s string) Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m.mu.Lock()
+		seen := 0
+		for _, msg := range m.mails {
+			if strings.Contains(msg.Text, s) {
+				if seen++; seen == k {
+					m.mu.Unlock()
+					return msg
+				}
+			}
+		}
+		m.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("mail %d with %q never arrived", k, s)
+	return Message{}
+}
+
 func (m *mailbox) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
