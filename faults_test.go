@@ -25,23 +25,7 @@ type faultUser struct {
 // background delivery.
 func waitMailTo(t *testing.T, m *mailbox, addr string, n int) Message {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		m.mu.Lock()
-		seen := 0
-		for _, msg := range m.mails {
-			if msg.To == addr {
-				if seen++; seen == n {
-					m.mu.Unlock()
-					return msg
-				}
-			}
-		}
-		m.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("mail %d to %s never arrived", n, addr)
-	return Message{}
+	return m.waitFor(t, n, "to "+addr, func(msg Message) bool { return msg.To == addr })
 }
 
 func newFaultUser(t *testing.T, e *testEnv, name string) faultUser {

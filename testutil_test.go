@@ -72,32 +72,27 @@ func (m *mailbox) setFail(err error) {
 // wait returns the n-th mail (1-based), waiting for background delivery.
 func (m *mailbox) wait(t *testing.T, n int) Message {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		m.mu.Lock()
-		if len(m.mails) >= n {
-			msg := m.mails[n-1]
-			m.mu.Unlock()
-			return msg
-		}
-		m.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("mail %d never arrived", n)
-	return Message{}
+	return m.waitFor(t, n, "", func(Message) bool { return true })
 }
 
-// waitWith returns the k-th mail (from 1) whose text contains s, waiting
-// for it. Mails queued for the outbox worker (the password-changed notice)
-// may arrive before or after one sent within a later request.
+// waitWith returns the k-th mail (from 1) whose text contains s. Mails
+// queued for the outbox worker (the password-changed notice) may arrive
+// before or after one sent within a later request.
 func (m *mailbox) waitWith(t *testing.T, k int, s string) Message {
+	t.Helper()
+	return m.waitFor(t, k, "with "+s, func(msg Message) bool { return strings.Contains(msg.Text, s) })
+}
+
+// waitFor returns the k-th mail (from 1) that match accepts, waiting for
+// background delivery; what names the kind in the failure.
+func (m *mailbox) waitFor(t *testing.T, k int, what string, match func(Message) bool) Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		m.mu.Lock()
 		seen := 0
 		for _, msg := range m.mails {
-			if strings.Contains(msg.Text, s) {
+			if match(msg) {
 				if seen++; seen == k {
 					m.mu.Unlock()
 					return msg
@@ -107,7 +102,7 @@ func (m *mailbox) waitWith(t *testing.T, k int, s string) Message {
 		m.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("mail %d with %q never arrived", k, s)
+	t.Fatalf("mail %d %s never arrived", k, what)
 	return Message{}
 }
 
