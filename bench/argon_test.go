@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,12 +71,32 @@ func authginHashRate(tb testing.TB, inFlight int, d time.Duration) float64 {
 // x/crypto's and authgin's.
 type hashRates struct{ XCrypto, Authgin map[int]float64 }
 
-// measureHashRates runs each implementation at 1, 2 and 4 in flight for d.
-func measureHashRates(tb testing.TB, d time.Duration) hashRates {
+// measureHashRates runs each implementation at 1, 2 and 4 in flight for d,
+// in a fixed order, or in the reverse order when reverse is set.
+//
+// The load test measures before the load in order and after it in reverse,
+// so each rate is taken as far before the load as after it, and the mean of
+// the two cancels any steady drift of the machine's speed (a shared host's
+// drifts by a tenth within a minute).
+func measureHashRates(tb testing.TB, d time.Duration, reverse bool) hashRates {
 	r := hashRates{XCrypto: map[int]float64{}, Authgin: map[int]float64{}}
+	type step struct {
+		authgin  bool
+		inFlight int
+	}
+	var steps []step
 	for _, n := range []int{1, 2, 4} {
-		r.XCrypto[n] = hashRate(n, d, xcryptoHash)
-		r.Authgin[n] = authginHashRate(tb, n, d)
+		steps = append(steps, step{false, n}, step{true, n})
+	}
+	if reverse {
+		slices.Reverse(steps)
+	}
+	for _, s := range steps {
+		if s.authgin {
+			r.Authgin[s.inFlight] = authginHashRate(tb, s.inFlight, d)
+		} else {
+			r.XCrypto[s.inFlight] = hashRate(s.inFlight, d, xcryptoHash)
+		}
 	}
 	return r
 }
