@@ -162,8 +162,15 @@ func withRoundTrips(mc middlewareCase, n *atomic.Int64) middlewareCase {
 	return mc
 }
 
+// The load's routes: authgin's login, and one that only hashes (through
+// the same hasher, slots and server), which TestLoginLoadAB compares it with.
+const (
+	loginPath    = "/api/users/login"
+	hashOnlyPath = "/bench/hash"
+)
+
 // startLoginServer serves authgin at its default argon2id cost over
-// loopback, with accounts to log in to and a protected route.
+// loopback, with accounts to log in to, a protected route and hashOnlyPath.
 func startLoginServer(t *testing.T) loginServer {
 	const accounts = 50
 	// BENCH_HASH_CONCURRENCY=n overrides the hashing bound (default
@@ -171,6 +178,14 @@ func startLoginServer(t *testing.T) loginServer {
 	hashes, _ := strconv.Atoi(os.Getenv("BENCH_HASH_CONCURRENCY"))
 	app := newAuthginApp(t, authgin.Options{Limits: unthrottled(), HashConcurrency: hashes})
 	app.r.GET(protected, app.auth.RequireUser(), func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	svc := app.auth.Service()
+	app.r.POST(hashOnlyPath, func(c *gin.Context) {
+		if _, err := svc.HashPassword(c.Request.Context(), loadPassword, authgin.PasswordInfo{}); err != nil {
+			c.AbortWithStatus(http.StatusServiceUnavailable)
+			return
+		}
+		c.Status(http.StatusOK)
+	})
 	srv := loginServer{HashBound: cmp.Or(hashes, runtime.GOMAXPROCS(0))}
 	tokens := make([]string, accounts)
 	errs := make([]error, accounts)

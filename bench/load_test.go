@@ -196,7 +196,7 @@ func TestLoginLoadClients(t *testing.T) {
 	// threads: the load generator takes less of the server's cores.
 	runtime.GOMAXPROCS(1)
 	cpu0 := processCPU()
-	rep := driveLogins(srv).report(rates)
+	rep := driveLogins(srv, loadDuration, loginPath).report(rates)
 	rep.CPU = processCPU() - cpu0
 	runtime.GOMAXPROCS(runtime.NumCPU())
 	rep.After = measureHashRates(t, calibrateFor, true)
@@ -204,23 +204,23 @@ func TestLoginLoadClients(t *testing.T) {
 	fmt.Printf("LOADREPORT %s\n", js)
 }
 
-// driveLogins runs the clients and the probe for loadDuration; responses
-// that complete after the window are not counted.
+// driveLogins runs the clients and the probe for d, the clients posting to
+// path; responses that complete after the window are not counted, and it
+// returns when every client has its last answer.
 //
 // Each client keeps one HTTP/1.1 connection and writes its request and
 // reads the answer itself: the load generator shares the server's cores,
 // and net/http's Transport (two goroutines a connection, a pool, channel
 // hand-offs) cost twice the CPU a login.
-func driveLogins(srv loginServer) *loadResult {
+func driveLogins(srv loginServer, d time.Duration, path string) *loadResult {
 	res := &loadResult{failed: map[string]int{}}
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	start := time.Now()
-	end := start.Add(loadDuration)
+	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for i := range loadClients {
 		wg.Go(func() {
 			body, _ := json.Marshal(map[string]string{"login": srv.Logins[i%len(srv.Logins)], "password": loadPassword})
-			req := fmt.Appendf(nil, "POST /api/users/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body)
+			req := fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, addr, len(body), body)
 			var c *loginConn
 			for time.Now().Before(end) {
 				if c == nil {
