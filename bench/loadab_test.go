@@ -113,23 +113,29 @@ func startLoadServer(t *testing.T, env []string) loginServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Its output is read to the end before Wait, which closes the pipe.
+	read := make(chan struct{})
 	t.Cleanup(func() {
 		stdin.Close()
+		<-read
 		cmd.Wait()
 	})
 	sc := bufio.NewScanner(stdout)
+	var srv loginServer
 	for sc.Scan() {
 		if js, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "LOADSERVER "); ok {
-			var srv loginServer
-			if err := json.Unmarshal([]byte(js), &srv); err != nil {
-				t.Fatal(err)
-			}
-			go io.Copy(io.Discard, stdout) // the rest of its test output
-			return srv
+			err = json.Unmarshal([]byte(js), &srv)
+			break
 		}
 	}
-	t.Fatalf("server process %v ended without serving", env)
-	return loginServer{}
+	go func() {
+		io.Copy(io.Discard, stdout) // the rest of its test output
+		close(read)
+	}()
+	if err != nil || srv.URL == "" {
+		t.Fatalf("server process %v: no server (%v)", env, err)
+	}
+	return srv
 }
 
 // meanStdErr returns the mean of x and its standard error.
