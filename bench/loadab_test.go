@@ -122,18 +122,20 @@ func startLoadServer(t *testing.T, env []string) loginServer {
 	})
 	sc := bufio.NewScanner(stdout)
 	var srv loginServer
+	var out strings.Builder // what it printed before serving, for a failure
 	for sc.Scan() {
 		if js, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "LOADSERVER "); ok {
 			err = json.Unmarshal([]byte(js), &srv)
 			break
 		}
+		out.WriteString(sc.Text() + "\n")
 	}
 	go func() {
 		io.Copy(io.Discard, stdout) // the rest of its test output
 		close(read)
 	}()
 	if err != nil || srv.URL == "" {
-		t.Fatalf("server process %v: no server (%v)", env, err)
+		t.Fatalf("server process %v: no server (%v); it printed:\n%s", env, err, out.String())
 	}
 	return srv
 }
