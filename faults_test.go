@@ -25,7 +25,7 @@ type faultUser struct {
 // background delivery.
 func waitMailTo(t *testing.T, m *mailbox, addr string, n int) Message {
 	t.Helper()
-	return m.waitFor(t, n, "to "+addr, func(msg Message) bool { return msg.To == addr })
+	return m.waitFor(t, n, " to "+addr, func(msg Message) bool { return msg.To == addr })
 }
 
 func newFaultUser(t *testing.T, e *testEnv, name string) faultUser {

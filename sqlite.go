@@ -37,8 +37,9 @@ const sqliteMaxConns = 2
 // took 200 concurrent logins from 53 to 73 a second and ended the 503s
 // from waits past DBTimeout; 2 instead of 4 took refresh and register at
 // 8 clients up about a fifth, left logins unchanged, and 1 measured below
-// 2 (bench: TestLoginLoad, BenchmarkFlows, on 2 cores). Change it through
-// db.DB() if needed.
+// 2 in those flows, though 1-3 % above it in logins under hash overload
+// (bench: TestLoginLoad, TestLoginLoadAB, BenchmarkFlows, on 2 cores).
+// Change it through db.DB() if needed.
 //
 // Each connection keeps the statements it prepared, and statements that
 // write and return rows (INSERT ... RETURNING, which GORM uses for Create,

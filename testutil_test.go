@@ -80,11 +80,12 @@ func (m *mailbox) wait(t *testing.T, n int) Message {
 // before or after one sent within a later request.
 func (m *mailbox) waitWith(t *testing.T, k int, s string) Message {
 	t.Helper()
-	return m.waitFor(t, k, "with "+s, func(msg Message) bool { return strings.Contains(msg.Text, s) })
+	return m.waitFor(t, k, " with "+s, func(msg Message) bool { return strings.Contains(msg.Text, s) })
 }
 
 // waitFor returns the k-th mail (from 1) that match accepts, waiting for
-// background delivery; what names the kind in the failure.
+// background delivery; what (" to ...", " with ...") names the kind in the
+// failure.
 func (m *mailbox) waitFor(t *testing.T, k int, what string, match func(Message) bool) Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -102,7 +103,7 @@ func (m *mailbox) waitFor(t *testing.T, k int, what string, match func(Message) 
 		m.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("mail %d %s never arrived", k, what)
+	t.Fatalf("mail %d%s never arrived", k, what)
 	return Message{}
 }
 
