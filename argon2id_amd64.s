@@ -78,13 +78,14 @@ GLOBL rotr16<>(SB), (NOPTR+RODATA), $32
 	VMOVDQU      X, o0(DI)(BX*1); \
 	VEXTRACTI128 $1, Y, o1(DI)(BX*1)
 
-// func argon2GAVX2(out, x, y, z *argon2Block, xor bool)
-TEXT ·argon2GAVX2(SB), NOSPLIT, $0-33
+// func argon2GAVX2(out, x, y, z *argon2Block, xor bool, next *argon2Next)
+TEXT ·argon2GAVX2(SB), NOSPLIT, $0-48
 	MOVQ    out+0(FP), DI
 	MOVQ    x+8(FP), SI
 	MOVQ    y+16(FP), DX
 	MOVQ    z+24(FP), CX
 	MOVBQZX xor+32(FP), R8
+	MOVQ    next+40(FP), R9
 	VMOVDQU rotr16<>(SB), Y14
 	VMOVDQU rotr24<>(SB), Y15
 
@@ -138,9 +139,71 @@ store:
 	STORE2(256, 384, X1, Y1)
 	STORE2(512, 640, X2, Y2)
 	STORE2(768, 896, X3, Y3)
+	TESTQ BX, BX
+	JNZ   nextcol
+	TESTQ R9, R9
+	JNZ   prefetch
+
+nextcol:
 	ADDQ $16, BX
 	CMPQ BX, $128
 	JB   cols
 
 	VZEROUPPER
 	RET
+
+	// Column 0 holds out's first word, now final: prefetch the block
+	// argon2RefPos(out[0], area, start, q) of the lane (argon2Next) and
+	// the block after out, then go on with the other seven columns.
+prefetch:
+	MOVL  0(DI), AX      // j1
+	IMULQ AX, AX
+	SHRQ  $32, AX        // x = j1*j1 >> 32
+	MOVQ  8(R9), R10     // area
+	MOVQ  R10, R11
+	IMULQ R10, AX
+	SHRQ  $32, AX        // y = area*x >> 32
+	SUBQ  AX, R11
+	DECQ  R11
+	ADDQ  16(R9), R11    // start + area - 1 - y, below 2q
+	CMPQ  R11, 24(R9)
+	JB    inlane
+	SUBQ  24(R9), R11
+
+inlane:
+	MOVQ       R11, 32(R9)
+	SHLQ       $10, R11
+	ADDQ       0(R9), R11
+	PREFETCHT0 0(R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+	PREFETCHT0 256(R11)
+	PREFETCHT0 320(R11)
+	PREFETCHT0 384(R11)
+	PREFETCHT0 448(R11)
+	PREFETCHT0 512(R11)
+	PREFETCHT0 576(R11)
+	PREFETCHT0 640(R11)
+	PREFETCHT0 704(R11)
+	PREFETCHT0 768(R11)
+	PREFETCHT0 832(R11)
+	PREFETCHT0 896(R11)
+	PREFETCHT0 960(R11)
+	PREFETCHT0 1024(DI)
+	PREFETCHT0 1088(DI)
+	PREFETCHT0 1152(DI)
+	PREFETCHT0 1216(DI)
+	PREFETCHT0 1280(DI)
+	PREFETCHT0 1344(DI)
+	PREFETCHT0 1408(DI)
+	PREFETCHT0 1472(DI)
+	PREFETCHT0 1536(DI)
+	PREFETCHT0 1600(DI)
+	PREFETCHT0 1664(DI)
+	PREFETCHT0 1728(DI)
+	PREFETCHT0 1792(DI)
+	PREFETCHT0 1856(DI)
+	PREFETCHT0 1920(DI)
+	PREFETCHT0 1984(DI)
+	JMP        nextcol

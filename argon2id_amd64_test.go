@@ -11,9 +11,10 @@ import (
 
 // TestArgon2GAVX2 checks the AVX2 compression against the portable one on
 // random blocks, overwriting and XORing, with out separate from, or the same
-// block as, x or y (argon2Segment's address blocks alias out and y). The
-// end-to-end tests against x/crypto run whichever the processor selects; CI
-// also runs them with -tags purego.
+// block as, x or y (argon2Segment's address blocks alias out and y), and
+// with and without a next reference to prefetch, whose position both must
+// compute alike. The end-to-end tests against x/crypto run whichever the
+// processor selects; CI also runs them with -tags purego.
 func TestArgon2GAVX2(t *testing.T) {
 	if !cpu.X86.HasAVX2 {
 		t.Skip("no AVX2")
@@ -24,6 +25,7 @@ func TestArgon2GAVX2(t *testing.T) {
 			b[i] = rng.Uint64()
 		}
 	}
+	var lane [64]argon2Block
 	for i := range 200 {
 		var x, y, out, z argon2Block
 		fill(&x)
@@ -44,16 +46,41 @@ func TestArgon2GAVX2(t *testing.T) {
 					return &b[0], &b[1], &b[2]
 				}
 				var scratch argon2Block
+				var wantNext, gotNext *argon2Next
+				if i%2 == 1 {
+					wantNext = randomNext(rng, lane[:])
+					n := *wantNext
+					gotNext = &n
+				}
 				o, xx, yy := args(&want)
-				argon2G(o, xx, yy, &scratch, xor)
+				argon2GNext(o, xx, yy, &scratch, xor, wantNext)
 				o, xx, yy = args(&got)
-				argon2GAVX2(o, xx, yy, &z, xor)
+				argon2GAVX2(o, xx, yy, &z, xor, gotNext)
 				if got != want {
 					t.Fatalf("case %d xor=%v %s: AVX2 result differs from the portable one", i, xor, alias)
+				}
+				if gotNext != nil && *gotNext != *wantNext {
+					t.Fatalf("case %d xor=%v %s: AVX2 next reference %+v, portable %+v", i, xor, alias, *gotNext, *wantNext)
 				}
 			}
 		}
 	}
+}
+
+// randomNext is a next reference in lane, or (one in four) in a lane of up
+// to 2^24 blocks at lane's address: the position is computed all the same,
+// and a prefetch never faults.
+func randomNext(rng *rand.Rand, lane []argon2Block) *argon2Next {
+	q := len(lane)
+	if rng.IntN(4) == 0 {
+		q = 1<<24 - rng.IntN(1<<20)
+	}
+	area := 1 + rng.IntN(q-1)
+	start := rng.IntN(q)
+	if rng.IntN(4) == 0 {
+		area, start = q-1, q-1 // the largest sum, wrapping
+	}
+	return &argon2Next{lane: &lane[0], area: uint64(area), start: uint64(start), q: uint64(q), pos: rng.Uint64()}
 }
 
 // BenchmarkArgon2G is one compression, portable and AVX2.
@@ -70,7 +97,7 @@ func BenchmarkArgon2G(b *testing.B) {
 	if cpu.X86.HasAVX2 {
 		b.Run("avx2", func(b *testing.B) {
 			for b.Loop() {
-				argon2GAVX2(&out, &x, &y, &z, true)
+				argon2GAVX2(&out, &x, &y, &z, true, nil)
 			}
 		})
 	}
