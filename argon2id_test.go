@@ -35,7 +35,9 @@ func TestArgon2idRFC9106(t *testing.T) {
 
 // TestArgon2idMatchesXCrypto compares argon2idKey with x/crypto's IDKey over
 // random inputs and parameters: lanes 1-4, passes 1-3, small and odd
-// memory sizes, keys from 4 to 130 bytes (over 64 exercises H' long output).
+// memory sizes, keys from 4 to 130 bytes (over 64 exercises H' long output),
+// then at sizes whose segments span several address blocks (more than 128
+// blocks), up to the default cost.
 func TestArgon2idMatchesXCrypto(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 300
@@ -59,6 +61,16 @@ func TestArgon2idMatchesXCrypto(t *testing.T) {
 		got := freshArgon2id(password, salt, passes, memory, lanes, keyLen)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("p=%d t=%d m=%d keyLen=%d password=%x salt=%x:\n got %x\nwant %x", lanes, passes, memory, keyLen, password, salt, got, want)
+		}
+	}
+	password, salt := []byte("correct horse battery staple"), []byte("0123456789abcdef")
+	for _, p := range []struct {
+		memory, passes uint32
+		lanes          uint8
+	}{{1031, 1, 1}, {2048, 2, 2}, {4099, 3, 1}, {19 * 1024, 2, 1}} {
+		want := argon2.IDKey(password, salt, p.passes, p.memory, p.lanes, 32)
+		if got := freshArgon2id(password, salt, p.passes, p.memory, p.lanes, 32); !bytes.Equal(got, want) {
+			t.Fatalf("p=%d t=%d m=%d:\n got %x\nwant %x", p.lanes, p.passes, p.memory, got, want)
 		}
 	}
 }
