@@ -281,6 +281,7 @@ type sessionState struct {
 func (s *store) refreshState(ctx context.Context, hash string) (rt *RefreshToken, sess *Session, acct *Account, cutoff int64, err error) {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
+	// The u. columns are accountColumns, for acct.scanDest.
 	row := queryRowPlain(ctx, s.db, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
   s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
   u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
@@ -290,11 +291,9 @@ FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.i
 WHERE r.token_hash = ?`, blackoutRow, hash)
 	rt, sess, acct = &RefreshToken{}, &Session{}, &Account{}
 	var cut sql.NullInt64
-	err = row.Scan(&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
-		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt,
-		&acct.ID, &acct.Email, &acct.EmailKey, &acct.Username, &acct.UsernameKey, &acct.PasswordHash, &acct.Permissions,
-		&acct.Confirmed, &acct.Banned, &acct.CreatedAt, &acct.UpdatedAt, &acct.LastLoginAt,
-		&cut)
+	dest := []any{&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
+		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt}
+	err = row.Scan(append(append(dest, acct.scanDest()...), &cut)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, nil, 0, nil
 	}
