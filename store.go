@@ -93,8 +93,9 @@ func (s *store) first(ctx context.Context, dst any, query string, args ...any) (
 	return res.RowsAffected == 1, nil
 }
 
+// accountByID loads the account with id; ErrUserNotFound if none.
 func (s *store) accountByID(ctx context.Context, id int64) (*Account, error) {
-	a, err := s.account(ctx, "id", id)
+	a, err := s.accountByKey(ctx, "id", id)
 	if err != nil {
 		return nil, err
 	}
@@ -102,11 +103,6 @@ func (s *store) accountByID(ctx context.Context, id int64) (*Account, error) {
 		return nil, ErrUserNotFound
 	}
 	return a, nil
-}
-
-// accountByKey finds an account by its email or username key; nil if none.
-func (s *store) accountByKey(ctx context.Context, column, key string) (*Account, error) {
-	return s.account(ctx, column, key)
 }
 
 // accountColumns are the users columns in the order of Account.scanDest.
@@ -118,10 +114,11 @@ func (a *Account) scanDest() []any {
 		&a.Confirmed, &a.Banned, &a.CreatedAt, &a.UpdatedAt, &a.LastLoginAt}
 }
 
-// account loads the account whose column (a unique one) equals v; nil if
-// none. Plain SQL (see execPlain): every login runs it, and GORM's
-// reflection took a third of its time.
-func (s *store) account(ctx context.Context, column string, v any) (*Account, error) {
+// accountByKey loads the account whose column, a unique one ("id",
+// "email_key" or "username_key"), equals v; nil if none. Plain SQL (see
+// execPlain): every login runs it, and GORM's reflection took a third of
+// its time.
+func (s *store) accountByKey(ctx context.Context, column string, v any) (*Account, error) {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
 	var a Account
