@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -59,4 +62,47 @@ func ExampleRegister() {
 	// Output:
 	// register: 200
 	// 200 hello ann
+}
+
+// Prune on a schedule of your own (a cron job, an admin command) instead
+// of in the background: PruneInterval -1 turns the background pass off.
+func ExampleService_Prune() {
+	dir, _ := os.MkdirTemp("", "authgin-example")
+	defer os.RemoveAll(dir)
+	db, err := authgin.OpenSQLite(filepath.Join(dir, "app.db"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var now atomic.Int64 // the clock, read by the plugin's background work too
+	now.Store(time.Now().UnixNano())
+	auth, err := authgin.Register(gin.New().Group("/api/users"), authgin.Options{
+		DB:            db,
+		Secret:        []byte("an example key of at least 32 bytes"),
+		BaseURL:       "https://app.example",
+		PruneInterval: -1,
+		Now:           func() time.Time { return time.Unix(0, now.Load()) },
+		Logger:        slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer auth.Close(context.Background())
+	svc := auth.Service()
+	ctx := context.Background()
+	_, _, err = svc.Register(ctx, authgin.RegisterInput{Email: "ann@example.com", Username: "ann",
+		Password1: "correct horse battery", Password2: "correct horse battery"}, authgin.Client{IP: "192.0.2.1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Three days later the confirmation link (48 h) and the registration
+	// counter (1 h) have long ended; the session (idle for 7 days) has not.
+	now.Add(int64(72 * time.Hour))
+	r, err := svc.Prune(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d confirmation token, %d throttle counter, %d sessions\n", r.Confirmations, r.Throttles, r.Sessions)
+	// Output:
+	// 1 confirmation token, 1 throttle counter, 0 sessions
 }

@@ -150,6 +150,16 @@ type Options struct {
 
 	// DBTimeout bounds every database call of a request. Default 5 seconds.
 	DBTimeout time.Duration
+
+	// PruneInterval is how often the plugin deletes the rows no request can
+	// use any more (see Service.Prune): the first time a minute after
+	// Register, then at this interval. Every instance prunes; the deletes
+	// are idempotent. Default 1 hour; negative turns it off.
+	PruneInterval time.Duration
+	// EventRetention makes Prune delete security events older than this;
+	// at least AccessTTL, which the blacklist looks back over. Default 0:
+	// events are kept.
+	EventRetention time.Duration
 }
 
 // withDefaults returns a copy of o with every zero field set to its default,
@@ -172,7 +182,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"AccessTTL", o.AccessTTL}, {"RefreshTTL", o.RefreshTTL}, {"RefreshIdleTTL", o.RefreshIdleTTL},
 		{"RotationGrace", o.RotationGrace}, {"StrictCacheTTL", o.StrictCacheTTL}, {"BlackoutRefresh", o.BlackoutRefresh},
 		{"ConfirmTTL", o.ConfirmTTL}, {"ResetTTL", o.ResetTTL},
-		{"HashQueueTimeout", o.HashQueueTimeout}, {"DBTimeout", o.DBTimeout},
+		{"HashQueueTimeout", o.HashQueueTimeout}, {"DBTimeout", o.DBTimeout}, {"EventRetention", o.EventRetention},
 	} {
 		if d.v < 0 {
 			return o, fmt.Errorf("authgin: Options.%s must not be negative (got %s)", d.name, d.v)
@@ -204,6 +214,10 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.ResetTTL, time.Hour)
 	def(&o.HashQueueTimeout, 5*time.Second)
 	def(&o.DBTimeout, 5*time.Second)
+	def(&o.PruneInterval, time.Hour)
+	if o.EventRetention > 0 && o.EventRetention < o.AccessTTL {
+		return o, fmt.Errorf("authgin: Options.EventRetention (%s) must be at least AccessTTL (%s)", o.EventRetention, o.AccessTTL)
+	}
 	str := func(s *string, v string) {
 		if *s == "" {
 			*s = v

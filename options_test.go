@@ -1,6 +1,7 @@
 package authgin
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ func TestOptionsValidation(t *testing.T) {
 		{"Options.ConfirmTTL", func(o *Options) { o.ConfirmTTL = -time.Second }},
 		{"Options.MinPasswordLength", func(o *Options) { o.MinPasswordLength = 20; o.MaxPasswordLength = 10 }},
 		{"Options.HashConcurrency", func(o *Options) { o.HashConcurrency = -1 }},
+		{"Options.EventRetention", func(o *Options) { o.EventRetention = -time.Hour }},
+		{"Options.EventRetention", func(o *Options) { o.EventRetention = time.Minute }}, // under AccessTTL
 	} {
 		o := good()
 		tc.edit(&o)
@@ -43,11 +46,20 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	if a.o.AccessTTL != 15*time.Minute || a.o.RefreshTTL != 30*24*time.Hour || a.o.ConfirmTTL != 48*time.Hour ||
 		a.o.AccessCookie != "access_token" || a.o.RefreshCookie != "refresh_token" || a.o.MinPasswordLength != 8 ||
-		a.o.MaxPasswordLength != 128 || a.o.Limits.LoginIP.Max != 30 {
+		a.o.MaxPasswordLength != 128 || a.o.Limits.LoginIP.Max != 30 || a.o.PruneInterval != time.Hour || a.o.EventRetention != 0 {
 		t.Fatalf("defaults not applied: %+v", a.o)
 	}
-	// Register twice on one database: migration is idempotent.
-	if _, err := Register(gin.New().Group("/api/users"), good()); err != nil {
+	t.Cleanup(func() { a.Close(context.Background()) })
+	// Register twice on one database: migration is idempotent. A negative
+	// PruneInterval (no background pruning) stays as it is.
+	o := good()
+	o.PruneInterval = -1
+	b, err := Register(gin.New().Group("/api/users"), o)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	if b.o.PruneInterval != -1 {
+		t.Errorf("PruneInterval = %v, want -1", b.o.PruneInterval)
 	}
 }

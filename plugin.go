@@ -33,6 +33,8 @@ type Auth struct {
 	o    Options
 	svc  *Service
 	csrf *http.CrossOriginProtection
+	// prune deletes dead rows in the background (prune.go).
+	prune *pruner
 	// probe checks the engine's trusted proxies once (clientip.go).
 	probe proxyProbe
 }
@@ -86,6 +88,8 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		strict:   newStrictCache(o.StrictCacheTTL),
 	}
 	a.svc.blackout.start()
+	a.prune = newPruner(a.svc, pruneFirst, o.PruneInterval, o.Logger)
+	a.prune.start()
 	a.mount(g)
 	return a, nil
 }
@@ -143,12 +147,13 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 // Service returns the plugin's operations as plain Go calls.
 func (a *Auth) Service() *Service { return a.svc }
 
-// Close stops background work (queued mails are delivered first) and
-// waits for it until ctx ends. It also unmaps the password hashing memory
-// (19 MiB a hashing slot at the default cost).
+// Close stops background work (queued mails are delivered first, a prune
+// in progress is cancelled) and waits for it until ctx ends. It also
+// unmaps the password hashing memory (19 MiB a hashing slot at the default
+// cost).
 func (a *Auth) Close(ctx context.Context) error {
 	a.svc.hasher.close()
-	return errors.Join(a.svc.blackout.close(ctx), a.svc.outbox.close(ctx))
+	return errors.Join(a.prune.close(ctx), a.svc.blackout.close(ctx), a.svc.outbox.close(ctx))
 }
 
 // cookiePath is the refresh cookie's Path: the group's base path.

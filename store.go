@@ -320,3 +320,50 @@ func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
 	}
 	return &a, nil
 }
+
+// pruneBatch deletes up to pruneBatch rows of table whose cond (with
+// args) holds and whose key is above after: it reads their keys in order,
+// then deletes them by key, checking cond again, so that a row a request
+// changed in between stays (on PostgreSQL the DELETE also re-checks a row
+// that changes while it waits for its lock). Reading first keeps SQLite's
+// write lock to the deletes of one batch. It returns the last key read and
+// whether a full batch was read.
+func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, cond string, args []any, after any) (deleted int64, last any, more bool, err error) {
+	qctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.db.Statement.ConnPool.QueryContext(qctx, bindVars(s.db, fmt.Sprintf(
+		"SELECT %[2]s FROM %[1]s WHERE %[2]s > ? AND (%[3]s) ORDER BY %[2]s LIMIT %[4]d", table, key, cond, pruneBatch)),
+		append([]any{after}, args...)...)
+	if err != nil {
+		return 0, after, false, dbError(err)
+	}
+	var keys []any
+	for rows.Next() {
+		var id int64
+		var str string
+		dest := any(&str)
+		if intKey {
+			dest = &id
+		}
+		if err := rows.Scan(dest); err != nil {
+			rows.Close()
+			return 0, after, false, dbError(err)
+		}
+		if intKey {
+			keys = append(keys, id)
+		} else {
+			keys = append(keys, str)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, after, false, dbError(err)
+	}
+	if len(keys) == 0 {
+		return 0, after, false, nil
+	}
+	marks := strings.Repeat("?, ", len(keys))
+	n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", table, key, marks[:len(marks)-2], cond),
+		append(keys, args...)...)
+	return n, keys[len(keys)-1], len(keys) == pruneBatch, err
+}

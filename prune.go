@@ -1,0 +1,170 @@
+package authgin
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// PruneResult counts the rows one Prune deleted, by table.
+type PruneResult struct {
+	Sessions      int64 // ended sessions: expired, idle or revoked
+	RefreshTokens int64 // the refresh tokens of ended sessions
+	Confirmations int64 // expired or used email confirmation tokens
+	Resets        int64 // expired or used password reset tokens
+	Throttles     int64 // counters whose window and lockout have passed
+	Events        int64 // security events older than Options.EventRetention
+}
+
+// Total is the number of rows deleted.
+func (r PruneResult) Total() int64 {
+	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events
+}
+
+const (
+	// pruneBatch bounds the rows one DELETE removes, so that a backlog
+	// never holds SQLite's write lock (or PostgreSQL's row locks) for long.
+	pruneBatch = 500
+	// pruneGrace keeps what ended less than this ago: a request that read
+	// a row just before it ended still finds it.
+	pruneGrace = time.Hour
+	// pruneFirst is when Register's background pruning first runs: soon,
+	// so that instances restarted more often than PruneInterval prune too.
+	pruneFirst = time.Minute
+)
+
+// Prune deletes what no request can use any more: sessions that ended
+// (expired, idle past RefreshIdleTTL or revoked) more than an hour ago
+// with their refresh tokens, confirmation and reset tokens that expired or
+// were used more than an hour ago, throttle counters whose window and
+// lockout have passed (the same as no counter), and, when
+// Options.EventRetention is set, older security events. Nothing a client
+// could still present or be counted against goes: every answer stays the
+// same. It reads in key order and deletes in batches, so it may run while
+// the app serves, on every instance at once; Register runs it every
+// Options.PruneInterval.
+func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
+	var r PruneResult
+	now := s.now()
+	ended := now.Add(-pruneGrace)
+	idle := ended.Add(-s.o.RefreshIdleTTL)
+	const deadSession = "expires_at <= ? OR last_used_at <= ? OR revoked_at <= ?"
+	// A counter is dead once no lockout runs and its window has passed for
+	// the longest window of any limit: a hit then starts afresh, exactly as
+	// without a row.
+	nowMS := now.UnixMilli()
+	windowStart := nowMS - s.o.Limits.longestWindow().Milliseconds()
+	// Tokens first, then the sessions left without any: a session is never
+	// deleted under a token, so no token outlives its session.
+	steps := []pruneStep{
+		{&r.RefreshTokens, "refresh_tokens", "token_hash", false,
+			"session_id IN (SELECT id FROM sessions WHERE " + deadSession + ")", []any{ended, idle, ended}},
+		{&r.Sessions, "sessions", "id", false,
+			"(" + deadSession + ") AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.session_id = sessions.id)",
+			[]any{ended, idle, ended}},
+		{&r.Confirmations, "email_confirmations", "id", true, "expires_at <= ? OR used_at <= ?", []any{ended, ended}},
+		{&r.Resets, "password_resets", "id", true, "expires_at <= ? OR used_at <= ?", []any{ended, ended}},
+		{&r.Throttles, "throttles", "bucket", false, "blocked_until <= ? AND window_start <= ?", []any{nowMS, windowStart}},
+	}
+	if s.o.EventRetention > 0 {
+		steps = append(steps, pruneStep{&r.Events, "security_events", "id", true, "created_at < ?", []any{now.Add(-s.o.EventRetention)}})
+	}
+	for _, st := range steps {
+		var after any = ""
+		if st.intKey {
+			after = int64(0)
+		}
+		for more := true; more; {
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			var n int64
+			var err error
+			n, after, more, err = s.st.pruneBatch(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
+			*st.n += n
+			if err != nil {
+				return r, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// pruneStep is one table of Prune: the rows whose cond holds go, and n
+// counts them.
+type pruneStep struct {
+	n      *int64
+	table  string
+	key    string // the primary key
+	intKey bool   // an integer key, else text
+	cond   string
+	args   []any
+}
+
+// longestWindow is the longest Window of l's limits.
+func (l *Limits) longestWindow() time.Duration {
+	var w time.Duration
+	for _, f := range l.named() {
+		w = max(w, f.v.Window)
+	}
+	return w
+}
+
+// pruner runs Service.Prune in the background until close.
+type pruner struct {
+	svc             *Service
+	first, interval time.Duration
+	log             *slog.Logger
+
+	// ctx ends with close, which so cancels a run in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// newPruner returns a pruner of svc that runs first after first, then
+// every interval; interval < 0 makes it do nothing.
+func newPruner(svc *Service, first, interval time.Duration, log *slog.Logger) *pruner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &pruner{svc: svc, first: first, interval: interval, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+func (p *pruner) start() {
+	if p.interval < 0 {
+		close(p.done)
+		return
+	}
+	go func() {
+		defer close(p.done)
+		t := time.NewTimer(p.first)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-t.C:
+			}
+			r, err := p.svc.Prune(p.ctx)
+			switch {
+			case err != nil && p.ctx.Err() == nil:
+				p.log.Warn("authgin: pruning failed; retrying at the next interval", "err", err, "deleted", r.Total())
+			case r.Total() > 0:
+				p.log.Info("authgin: pruned", "sessions", r.Sessions, "refresh_tokens", r.RefreshTokens,
+					"confirmations", r.Confirmations, "resets", r.Resets, "throttles", r.Throttles, "events", r.Events)
+			}
+			t.Reset(p.interval)
+		}
+	}()
+}
+
+// close stops the pruning, cancelling a run in progress, and waits for it
+// until ctx ends.
+func (p *pruner) close(ctx context.Context) error {
+	p.cancel()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,298 @@
+package authgin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// countRows counts the rows of model.
+func countRows(t *testing.T, db *gorm.DB, model any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Model(model).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// mustPrune runs Prune and fails the test on an error.
+func mustPrune(t *testing.T, e *testEnv) PruneResult {
+	t.Helper()
+	r, err := e.auth.Service().Prune(context.Background())
+	if err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	return r
+}
+
+// sameAnswer fails unless two error answers have one status and code.
+func sameAnswer(t *testing.T, what string, before, after *response) {
+	t.Helper()
+	if before.status != after.status || before.str("code") != after.str("code") {
+		t.Errorf("%s: %d %s before pruning, %d %s after", what, before.status, before.str("code"), after.status, after.str("code"))
+	}
+}
+
+// TestPrune follows the rows of a user's life through Prune: nothing that a
+// client could still use goes, everything that ended an hour ago does, and
+// every answer is the same after pruning as before.
+func TestPrune(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
+		const pw = "correct horse battery"
+
+		alice := e.client()
+		alice.register("alice@example.com", "alice", pw) // a session, a confirmation token
+		confirm := linkToken(t, e.mail.wait(t, 1).Text, "https://app.example/confirm?token=")
+		gone := e.client()
+		wantStatus(t, loginAs(gone, "alice", pw), 200)
+		goneToken := gone.jarCookie(testBase, "refresh_token")
+		wantStatus(t, gone.post("/logout", nil), 200) // a revoked session
+		wantError(t, loginAs(e.client(), "nobody", "wrong password"), 401, "invalid_credentials", "")
+		wantStatus(t, e.client().post("/forgot_password", map[string]string{"email": "alice@example.com"}), 200)
+		reset := linkToken(t, e.mail.waitWith(t, 1, "reset_password").Text, "https://app.example/reset_password?token=")
+		events := countRows(t, db, &SecurityEvent{})
+		if countRows(t, db, &Throttle{}) == 0 || countRows(t, db, &PasswordReset{}) != 1 || events == 0 {
+			t.Fatal("the set-up left no throttle counter, reset token or event")
+		}
+
+		// Everything ended less than an hour ago, if at all.
+		if r := mustPrune(t, e); r != (PruneResult{}) {
+			t.Fatalf("fresh rows pruned: %+v", r)
+		}
+
+		// Two hours on: the logout and the reset token (1 h) ended more
+		// than an hour ago.
+		e.clock.Advance(2 * time.Hour)
+		refreshGone := func() *response { return e.withRefresh(goneToken).post("/token/refresh", nil) }
+		useReset := func() *response {
+			return e.client().post("/password/"+reset, pwBody("new staple battery", "new staple battery"))
+		}
+		beforeRefresh, beforeReset := refreshGone(), useReset()
+		wantError(t, beforeRefresh, 401, "invalid_token", "")
+		wantError(t, beforeReset, 404, "invalid_reset_token", "")
+		if r, want := mustPrune(t, e), (PruneResult{Sessions: 1, RefreshTokens: 1, Resets: 1}); r != want {
+			t.Fatalf("after 2 h: pruned %+v, want %+v", r, want)
+		}
+		sameAnswer(t, "refresh of the ended session", beforeRefresh, refreshGone())
+		sameAnswer(t, "expired reset token", beforeReset, useReset())
+		wantStatus(t, alice.post("/token/refresh", nil), 200) // the live session is untouched
+		sid := sidOf(t, alice)
+
+		// A day later every counter's window (24 h at most) has passed.
+		e.clock.Advance(26 * time.Hour)
+		counters := countRows(t, db, &Throttle{})
+		if r, want := mustPrune(t, e), (PruneResult{Throttles: counters}); r != want {
+			t.Fatalf("after 28 h: pruned %+v, want %+v", r, want)
+		}
+		if n := countRows(t, db, &Throttle{}); n != 0 {
+			t.Fatalf("%d counters left", n)
+		}
+
+		// The confirmation token (48 h) has ended an hour ago.
+		e.clock.Advance(22 * time.Hour)
+		confirmIt := func() *response { return e.client().post("/confirm/"+confirm, nil) }
+		before := confirmIt()
+		wantError(t, before, 403, "invalid_confirmation_token", "")
+		if r, want := mustPrune(t, e), (PruneResult{Confirmations: 1}); r != want {
+			t.Fatalf("after 50 h: pruned %+v, want %+v", r, want)
+		}
+		sameAnswer(t, "expired confirmation token", before, confirmIt())
+
+		// A week without use ends alice's session (RefreshIdleTTL): it goes
+		// with both its tokens, the rotated one and the live one.
+		e.clock.Advance(7 * 24 * time.Hour)
+		beforeRefresh = alice.post("/token/refresh", nil)
+		wantError(t, beforeRefresh, 401, "invalid_token", "")
+		r := mustPrune(t, e)
+		if r.Sessions != 1 || r.RefreshTokens != 2 || r.Confirmations+r.Resets+r.Events != 0 {
+			t.Fatalf("after the idle week: pruned %+v, want 1 session and 2 refresh tokens", r)
+		}
+		sameAnswer(t, "refresh of the idle session", beforeRefresh, alice.post("/token/refresh", nil))
+		if n := countRows(t, db, &Session{}) + countRows(t, db, &RefreshToken{}); n != 0 {
+			t.Fatalf("%d sessions and tokens left (last session %s)", n, sid)
+		}
+		// Without EventRetention the security log is kept whole.
+		if n := countRows(t, db, &SecurityEvent{}); n < events {
+			t.Fatalf("events went from %d to %d", events, n)
+		}
+		wantStatus(t, loginAs(e.client(), "alice", pw), 200)
+	})
+}
+
+// TestPruneEvents: with EventRetention, older security events go and newer
+// ones stay.
+func TestPruneEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1; o.EventRetention = 24 * time.Hour })
+		c := e.client()
+		c.register("eve@example.com", "eve", "correct horse battery")
+		old := countRows(t, db, &SecurityEvent{})
+		e.clock.Advance(25 * time.Hour)
+		wantStatus(t, loginAs(e.client(), "eve", "correct horse battery"), 200)
+		if r := mustPrune(t, e); r.Events != old || old == 0 {
+			t.Fatalf("pruned %d events, want the %d of the first day", r.Events, old)
+		}
+		var left []SecurityEvent
+		if err := db.Find(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].Event != EventLogin {
+			t.Fatalf("events left: %+v", left)
+		}
+	})
+}
+
+// TestPruneBatches: Prune works through more rows than one batch, and keeps
+// counters that a lockout or a recent window still needs.
+func TestPruneBatches(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
+		now := e.clock.Now()
+		dayAgo := now.Add(-25 * time.Hour)
+		const dead = 2*pruneBatch + 3
+		var counters []Throttle
+		var sessions []Session
+		var tokens []RefreshToken
+		for i := range dead {
+			counters = append(counters, Throttle{Key: fmt.Sprintf("test:%d", i), WindowStart: dayAgo.UnixMilli(), Count: 3})
+		}
+		for i := range pruneBatch + 7 {
+			sid := fmt.Sprintf("s%042d", i)
+			sessions = append(sessions, Session{ID: sid, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
+			tokens = append(tokens, RefreshToken{TokenHash: fmt.Sprintf("%064d", i), SessionID: sid, UserID: 1, CreatedAt: dayAgo})
+		}
+		// Kept: a lockout still running, a window still open, a live session.
+		counters = append(counters,
+			Throttle{Key: "test:locked", WindowStart: dayAgo.UnixMilli(), Count: 9, BlockedUntil: now.Add(time.Minute).UnixMilli()},
+			Throttle{Key: "test:open", WindowStart: now.Add(-time.Hour).UnixMilli(), Count: 1})
+		sessions = append(sessions, Session{ID: strings.Repeat("L", 43), UserID: 1, CreatedAt: dayAgo, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)})
+		tokens = append(tokens, RefreshToken{TokenHash: strings.Repeat("f", 64), SessionID: strings.Repeat("L", 43), UserID: 1, CreatedAt: now})
+		for _, rows := range []any{counters, sessions, tokens} {
+			if err := db.CreateInBatches(rows, 200).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		r := mustPrune(t, e)
+		if want := (PruneResult{Throttles: dead, Sessions: pruneBatch + 7, RefreshTokens: pruneBatch + 7}); r != want {
+			t.Fatalf("pruned %+v, want %+v", r, want)
+		}
+		var keys []string
+		db.Model(&Throttle{}).Order("bucket").Pluck("bucket", &keys)
+		if strings.Join(keys, ",") != "test:locked,test:open" {
+			t.Errorf("counters left: %v", keys)
+		}
+		if countRows(t, db, &Session{}) != 1 || countRows(t, db, &RefreshToken{}) != 1 {
+			t.Error("the live session or its token went")
+		}
+	})
+}
+
+// TestPrunerRuns: the background pruner prunes at its interval, logs what
+// it deleted, and close stops it.
+func TestPrunerRuns(t *testing.T) {
+	e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.PruneInterval = -1 })
+	old := e.clock.Now().Add(-48 * time.Hour).UnixMilli()
+	add := func(key string) {
+		if err := e.db.Create(&Throttle{Key: key, WindowStart: old, Count: 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("test:first")
+	p := newPruner(e.auth.Service(), 0, 10*time.Millisecond, e.auth.o.Logger)
+	p.start()
+	waitGone := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); countRows(t, e.db, &Throttle{}) > 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the pruner never deleted the dead counter")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitGone()
+	add("test:second") // pruned at a later interval, not only the first run
+	waitGone()
+	if err := p.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "authgin: pruned") || !strings.Contains(e.logs.String(), "throttles=1") {
+		t.Errorf("no prune logged:\n%s", e.logs.String())
+	}
+	add("test:after")
+	time.Sleep(50 * time.Millisecond)
+	if countRows(t, e.db, &Throttle{}) != 1 {
+		t.Error("the pruner ran after close")
+	}
+
+	// Turned off, it never runs, and close returns at once.
+	off := newPruner(e.auth.Service(), 0, -1, e.auth.o.Logger)
+	off.start()
+	time.Sleep(50 * time.Millisecond)
+	if err := off.close(context.Background()); err != nil || countRows(t, e.db, &Throttle{}) != 1 {
+		t.Errorf("a pruner with a negative interval ran (close: %v)", err)
+	}
+}
+
+// TestPruneRacesHit: a counter that a hit revives while Prune is deleting
+// it stays, so the hit is not lost. Prune reads the row as dead before the
+// hit commits, and its DELETE, which waits for the hit's transaction, must
+// check the row again.
+func TestPruneRacesHit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
+		old := e.clock.Now().Add(-48 * time.Hour).UnixMilli()
+		if err := db.Create(&Throttle{Key: "race", WindowStart: old, Count: 5}).Error; err != nil {
+			t.Fatal(err)
+		}
+		svc := e.auth.Service()
+		ctx := context.Background()
+		tx := db.Begin()
+		if tx.Error != nil {
+			t.Fatal(tx.Error)
+		}
+		// The hit starts a new window: count 1.
+		if _, err := svc.limits.within(tx).hit(ctx, "race", Limit{Max: 10, Window: time.Minute}); err != nil {
+			tx.Rollback()
+			t.Fatal(err)
+		}
+		pruned := make(chan error, 1)
+		go func() {
+			_, err := svc.Prune(ctx)
+			pruned <- err
+		}()
+		if db.Dialector.Name() == "postgres" {
+			// Until the DELETE waits for the hit's row lock.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+				var waiting int64
+				db.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM throttles%'").Scan(&waiting)
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					tx.Rollback()
+					t.Fatal("Prune's DELETE never waited for the hit")
+				}
+			}
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := tx.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-pruned; err != nil {
+			t.Fatal(err)
+		}
+		var rows []Throttle
+		db.Where("bucket = ?", "race").Find(&rows)
+		if len(rows) != 1 || rows[0].Count != 1 {
+			t.Fatalf("the revived counter is %+v, want one row with count 1", rows)
+		}
+	})
+}
