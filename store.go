@@ -346,7 +346,7 @@ func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, 
 			dest = &id
 		}
 		if err := rows.Scan(dest); err != nil {
-			rows.Close()
+			_ = rows.Close() // the scan error is the one to report
 			return 0, after, false, dbError(err)
 		}
 		if intKey {
@@ -355,8 +355,7 @@ func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, 
 			keys = append(keys, str)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, after, false, dbError(err)
 	}
 	if len(keys) == 0 {
