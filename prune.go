@@ -22,8 +22,9 @@ func (r PruneResult) Total() int64 {
 }
 
 const (
-	// pruneBatch bounds the rows one DELETE removes, so that a backlog
-	// never holds SQLite's write lock (or PostgreSQL's row locks) for long.
+	// pruneBatch bounds the rows Prune reads and deletes at a time, so
+	// that a backlog never holds SQLite's write lock (or PostgreSQL's row
+	// locks) for long.
 	pruneBatch = 500
 	// pruneGrace keeps what ended less than this ago: a request that read
 	// a row just before it ended still finds it.
@@ -48,50 +49,76 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 	now := s.now()
 	ended := now.Add(-pruneGrace)
 	idle := ended.Add(-s.o.RefreshIdleTTL)
-	const deadSession = "expires_at <= ? OR last_used_at <= ? OR revoked_at <= ?"
 	// A counter is dead once no lockout runs and its window has passed for
 	// the longest window of any limit: a hit then starts afresh, exactly as
 	// without a row.
 	nowMS := now.UnixMilli()
 	windowStart := nowMS - s.o.Limits.longestWindow().Milliseconds()
-	// Tokens first, then the sessions left without any: a session is never
-	// deleted under a token, so no token outlives its session.
 	steps := []pruneStep{
-		{&r.RefreshTokens, "refresh_tokens", "token_hash", false,
-			"session_id IN (SELECT id FROM sessions WHERE " + deadSession + ")", []any{ended, idle, ended}},
-		{&r.Sessions, "sessions", "id", false,
-			"(" + deadSession + ") AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.session_id = sessions.id)",
-			[]any{ended, idle, ended}},
-		{&r.Confirmations, "email_confirmations", "id", true, "expires_at <= ? OR used_at <= ?", []any{ended, ended}},
-		{&r.Resets, "password_resets", "id", true, "expires_at <= ? OR used_at <= ?", []any{ended, ended}},
-		{&r.Throttles, "throttles", "bucket", false, "blocked_until <= ? AND window_start <= ?", []any{nowMS, windowStart}},
+		// A session's refresh tokens go before it (a rotated session holds
+		// one per refresh), and a session goes only once none is left, so
+		// no token outlives its session.
+		{n: &r.Sessions, table: "sessions", key: "id",
+			cond: "expires_at <= ? OR last_used_at <= ? OR revoked_at <= ?", args: []any{ended, idle, ended},
+			before: func(ctx context.Context, ids []any) error {
+				n, err := s.st.deleteChildren(ctx, "refresh_tokens", "token_hash", "session_id", ids)
+				r.RefreshTokens += n
+				return err
+			},
+			also: "NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.session_id = sessions.id)"},
+		{n: &r.Confirmations, table: "email_confirmations", key: "id", intKey: true,
+			cond: "expires_at <= ? OR used_at <= ?", args: []any{ended, ended}},
+		{n: &r.Resets, table: "password_resets", key: "id", intKey: true,
+			cond: "expires_at <= ? OR used_at <= ?", args: []any{ended, ended}},
+		{n: &r.Throttles, table: "throttles", key: "bucket",
+			cond: "blocked_until <= ? AND window_start <= ?", args: []any{nowMS, windowStart}},
 	}
 	if s.o.EventRetention > 0 {
-		steps = append(steps, pruneStep{&r.Events, "security_events", "id", true, "created_at < ?", []any{now.Add(-s.o.EventRetention)}})
+		steps = append(steps, pruneStep{n: &r.Events, table: "security_events", key: "id", intKey: true,
+			cond: "created_at < ?", args: []any{now.Add(-s.o.EventRetention)}})
 	}
 	for _, st := range steps {
 		var after any = ""
 		if st.intKey {
 			after = int64(0)
 		}
-		for more := true; more; {
+		for {
 			if err := ctx.Err(); err != nil {
 				return r, err
 			}
-			var n int64
-			var err error
-			n, after, more, err = s.st.pruneBatch(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
+			keys, err := s.st.deadKeys(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
+			if err != nil {
+				return r, err
+			}
+			if len(keys) == 0 {
+				break
+			}
+			if st.before != nil {
+				if err := st.before(ctx, keys); err != nil {
+					return r, err
+				}
+			}
+			cond := st.cond
+			if st.also != "" {
+				cond = "(" + cond + ") AND " + st.also
+			}
+			n, err := s.st.deleteKeys(ctx, st.table, st.key, keys, cond, st.args)
 			*st.n += n
 			if err != nil {
 				return r, err
 			}
+			if len(keys) < pruneBatch {
+				break
+			}
+			after = keys[len(keys)-1]
 		}
 	}
 	return r, nil
 }
 
 // pruneStep is one table of Prune: the rows whose cond holds go, and n
-// counts them.
+// counts them. before, if set, runs on each batch's keys before it goes,
+// and then only rows for which also holds too go.
 type pruneStep struct {
 	n      *int64
 	table  string
@@ -99,6 +126,8 @@ type pruneStep struct {
 	intKey bool   // an integer key, else text
 	cond   string
 	args   []any
+	before func(ctx context.Context, keys []any) error
+	also   string
 }
 
 // longestWindow is the longest Window of l's limits.

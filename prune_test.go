@@ -148,8 +148,9 @@ func TestPruneEvents(t *testing.T) {
 	})
 }
 
-// TestPruneBatches: Prune works through more rows than one batch, and keeps
-// counters that a lockout or a recent window still needs.
+// TestPruneBatches: Prune works through more rows than one batch, and more
+// refresh tokens of one session than a batch, and keeps counters that a
+// lockout or a recent window still needs.
 func TestPruneBatches(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
@@ -167,6 +168,12 @@ func TestPruneBatches(t *testing.T) {
 			sessions = append(sessions, Session{ID: sid, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
 			tokens = append(tokens, RefreshToken{TokenHash: fmt.Sprintf("%064d", i), SessionID: sid, UserID: 1, CreatedAt: dayAgo})
 		}
+		// A revoked session that was refreshed more often than a batch.
+		many := strings.Repeat("M", 43)
+		sessions = append(sessions, Session{ID: many, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
+		for i := range 2*pruneBatch + 1 {
+			tokens = append(tokens, RefreshToken{TokenHash: fmt.Sprintf("m%063d", i), SessionID: many, UserID: 1, CreatedAt: dayAgo})
+		}
 		// Kept: a lockout still running, a window still open, a live session.
 		counters = append(counters,
 			Throttle{Key: "test:locked", WindowStart: dayAgo.UnixMilli(), Count: 9, BlockedUntil: now.Add(time.Minute).UnixMilli()},
@@ -180,7 +187,7 @@ func TestPruneBatches(t *testing.T) {
 		}
 
 		r := mustPrune(t, e)
-		if want := (PruneResult{Throttles: dead, Sessions: pruneBatch + 7, RefreshTokens: pruneBatch + 7}); r != want {
+		if want := (PruneResult{Throttles: dead, Sessions: pruneBatch + 8, RefreshTokens: 3*pruneBatch + 8}); r != want {
 			t.Fatalf("pruned %+v, want %+v", r, want)
 		}
 		var keys []string

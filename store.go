@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -321,21 +322,17 @@ func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
 	return &a, nil
 }
 
-// pruneBatch deletes up to pruneBatch rows of table whose cond (with
-// args) holds and whose key is above after: it reads their keys in order,
-// then deletes them by key, checking cond again, so that a row a request
-// changed in between stays (on PostgreSQL the DELETE also re-checks a row
-// that changes while it waits for its lock). Reading first keeps SQLite's
-// write lock to the deletes of one batch. It returns the last key read and
-// whether a full batch was read.
-func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, cond string, args []any, after any) (deleted int64, last any, more bool, err error) {
-	qctx, cancel := dbDeadline(ctx, s.timeout)
+// deadKeys returns, in order, the keys above after of up to pruneBatch rows
+// of table whose cond (with args) holds. Prune reads them outside any
+// write, so that SQLite's write lock is held only for the deletes.
+func (s *store) deadKeys(ctx context.Context, table, key string, intKey bool, cond string, args []any, after any) ([]any, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.db.Statement.ConnPool.QueryContext(qctx, bindVars(s.db, fmt.Sprintf(
+	rows, err := s.db.Statement.ConnPool.QueryContext(ctx, bindVars(s.db, fmt.Sprintf(
 		"SELECT %[2]s FROM %[1]s WHERE %[2]s > ? AND (%[3]s) ORDER BY %[2]s LIMIT %[4]d", table, key, cond, pruneBatch)),
 		append([]any{after}, args...)...)
 	if err != nil {
-		return 0, after, false, dbError(err)
+		return nil, dbError(err)
 	}
 	var keys []any
 	for rows.Next() {
@@ -347,7 +344,7 @@ func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, 
 		}
 		if err := rows.Scan(dest); err != nil {
 			_ = rows.Close() // the scan error is the one to report
-			return 0, after, false, dbError(err)
+			return nil, dbError(err)
 		}
 		if intKey {
 			keys = append(keys, id)
@@ -356,13 +353,35 @@ func (s *store) pruneBatch(ctx context.Context, table, key string, intKey bool, 
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return 0, after, false, dbError(err)
+		return nil, dbError(err)
 	}
-	if len(keys) == 0 {
-		return 0, after, false, nil
+	return keys, nil
+}
+
+// deleteKeys deletes the rows of table with these keys whose cond still
+// holds: a row a request changed since deadKeys read it stays (PostgreSQL
+// also checks again a row that changes while the DELETE waits for it).
+func (s *store) deleteKeys(ctx context.Context, table, key string, keys []any, cond string, args []any) (int64, error) {
+	return s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", table, key, marks(len(keys)), cond),
+		append(slices.Clip(keys), args...)...)
+}
+
+// deleteChildren deletes the rows of table whose parent column is one of
+// parents, pruneBatch rows (by key) at a time, and returns how many went.
+func (s *store) deleteChildren(ctx context.Context, table, key, parent string, parents []any) (int64, error) {
+	q := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s IN (%[4]s) LIMIT %[5]d)",
+		table, key, parent, marks(len(parents)), pruneBatch)
+	var total int64
+	for {
+		n, err := s.exec(ctx, q, parents...)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
 	}
-	marks := strings.Repeat("?, ", len(keys))
-	n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", table, key, marks[:len(marks)-2], cond),
-		append(keys, args...)...)
-	return n, keys[len(keys)-1], len(keys) == pruneBatch, err
+}
+
+// marks returns n comma-separated ? placeholders.
+func marks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
