@@ -83,9 +83,7 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 			after = int64(0)
 		}
 		for {
-			if err := ctx.Err(); err != nil {
-				return r, err
-			}
+			start := time.Now()
 			keys, err := s.st.deadKeys(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
 			if err != nil {
 				return r, err
@@ -111,9 +109,28 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 				break
 			}
 			after = keys[len(keys)-1]
+			// Pause as long as the batch took, so that the app's writes
+			// get at least half of the database's time: SQLite's busy
+			// handler sleeps ever longer between tries, and a writer that
+			// took the lock back at once would starve it.
+			if err := sleepCtx(ctx, time.Since(start)); err != nil {
+				return r, err
+			}
 		}
 	}
 	return r, nil
+}
+
+// sleepCtx waits for d or until ctx ends, and then returns ctx's error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // pruneStep is one table of Prune: the rows whose cond holds go, and n
