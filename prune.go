@@ -41,9 +41,9 @@ const (
 // lockout have passed (the same as no counter), and, when
 // Options.EventRetention is set, older security events. Nothing a client
 // could still present or be counted against goes: every answer stays the
-// same. It reads in key order and deletes in batches, so it may run while
-// the app serves, on every instance at once; Register runs it every
-// Options.PruneInterval.
+// same. It reads in key order and deletes in batches, pausing after each
+// as long as it took, so it may run while the app serves, on every
+// instance at once; Register runs it every Options.PruneInterval.
 func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 	var r PruneResult
 	now := s.now()
