@@ -303,3 +303,36 @@ func TestPruneRacesHit(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneDatabaseHangPostgres: on a database that stops answering, Prune
+// fails within DBTimeout with an outage (not a hang), Close stops a
+// background pass stuck on it, and Prune works again once the database is
+// back.
+func TestPruneDatabaseHangPostgres(t *testing.T) {
+	db, proxy := postgresViaProxy(t)
+	e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1; o.DBTimeout = 300 * time.Millisecond })
+	svc := e.auth.Service()
+	proxy.Hang()
+	start := time.Now()
+	_, err := svc.Prune(context.Background())
+	if !isUnavailable(err) {
+		t.Fatalf("Prune on a hung database: %v, want an outage", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Prune took %v on a hung database (DBTimeout 300ms)", d)
+	}
+
+	p := newPruner(svc, 0, time.Hour, e.auth.o.Logger)
+	p.start()
+	time.Sleep(100 * time.Millisecond) // inside its first statement
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.close(ctx); err != nil {
+		t.Fatalf("close of a pruner stuck on a hung database: %v", err)
+	}
+
+	proxy.Restore()
+	if _, err := svc.Prune(context.Background()); err != nil {
+		t.Fatalf("Prune after the database came back: %v", err)
+	}
+}
