@@ -82,6 +82,10 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 		if st.intKey {
 			after = int64(0)
 		}
+		del := st.cond
+		if st.also != "" {
+			del = "(" + del + ") AND " + st.also
+		}
 		for {
 			start := time.Now()
 			keys, err := s.st.deadKeys(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
@@ -96,11 +100,7 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 					return r, err
 				}
 			}
-			cond := st.cond
-			if st.also != "" {
-				cond = "(" + cond + ") AND " + st.also
-			}
-			n, err := s.st.deleteKeys(ctx, st.table, st.key, keys, cond, st.args)
+			n, err := s.st.deleteKeys(ctx, st.table, st.key, keys, del, st.args)
 			*st.n += n
 			if err != nil {
 				return r, err
