@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -95,6 +96,7 @@ type hasher struct {
 	sem          chan struct{}
 	mems         chan *argon2Mem // at most cap(sem) arrays, allocated on first use
 	queueTimeout time.Duration
+	waiting      atomic.Int64 // callers queued for a slot
 }
 
 // newHasher returns a hasher of argon2id hashes with p that runs at most
@@ -165,6 +167,8 @@ func (h *hasher) acquire(ctx context.Context) (release func(), err error) {
 		return release, nil
 	default:
 	}
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
 	t := time.NewTimer(h.queueTimeout)
 	defer t.Stop()
 	select {
@@ -175,6 +179,10 @@ func (h *hasher) acquire(ctx context.Context) (release func(), err error) {
 	}
 	return nil, ErrOverloaded.withRetry(hashRetryAfter)
 }
+
+// queued reports whether a caller is waiting for a hashing slot: the
+// server hashes as fast as it can, and logins wait anyway.
+func (h *hasher) queued() bool { return h.waiting.Load() > 0 }
 
 // hash returns the argon2id PHC string of NFC(password):
 // $argon2id$v=19$m=<KiB>,t=<iterations>,p=<lanes>$<salt>$<key>, salt and key

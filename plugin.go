@@ -71,11 +71,13 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 			return nil, fmt.Errorf("authgin: migrating the schema: %w", err)
 		}
 	}
+	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
 	a.svc = &Service{
 		o:      &a.o,
 		st:     st,
 		tokens: toks,
-		hasher: newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout),
+		hasher: hasher,
+		logins: newGroupCommit(st, hasher.queued),
 		limits: newThrottler(o.DB, o.Now, o.DBTimeout),
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
 		mails:  mails,

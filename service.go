@@ -17,6 +17,7 @@ type Service struct {
 	st      *store
 	tokens  *tokens
 	hasher  *hasher
+	logins  *groupCommit // the login's transactions
 	limits  *throttler
 	outbox  *outbox
 	mails   *mailComposer
@@ -237,7 +238,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	var toks Tokens
 	// One transaction, one commit, for everything a login writes: the
 	// backoff reset, the login time, the session and its event.
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.logins.run(ctx, func(ctx context.Context, tx *store) error {
 		if !s.o.Limits.LoginAccount.off() {
 			if err := s.limits.within(tx.db).reset(ctx, accountKey); err != nil {
 				return err
@@ -310,8 +311,13 @@ func parseLogin(login string) loginName {
 func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
 	var acct *Account
 	var refused error
-	err := s.st.batch(ctx, func(ctx context.Context, st *store) error {
+	batch := s.st.batch
+	if s.logins.on {
+		batch = s.logins.run
+	}
+	err := batch(ctx, func(ctx context.Context, st *store) error {
 		var err error
+		acct, refused = nil, nil // when run again (groupCommit)
 		if name.column != "" {
 			if acct, err = st.accountByKey(ctx, name.column, name.key); err != nil {
 				return err

@@ -72,11 +72,19 @@ func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
 // on PostgreSQL, where a transaction would cost two more round trips. So
 // fn must leave nothing to undo when a statement after a write fails.
 func (s *store) batch(ctx context.Context, fn func(ctx context.Context, st *store) error) error {
-	ctx, cancel := dbDeadline(ctx, s.timeout)
-	defer cancel()
 	if s.db.Dialector.Name() == "postgres" {
+		ctx, cancel := dbDeadline(ctx, s.timeout)
+		defer cancel()
 		return fn(ctx, &store{db: s.db})
 	}
+	return s.transaction(ctx, fn)
+}
+
+// transaction runs fn in a transaction whose statements share one deadline
+// (fn's ctx).
+func (s *store) transaction(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
 	return dbError(s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
 		return fn(ctx, &store{db: db})
 	}))
