@@ -307,7 +307,8 @@ func parseLogin(login string) loginName {
 // Failures are counted per login name whether or not an account has it, so
 // the delays reveal nothing; a try during a delay is refused here. The
 // lookup comes first, so that a failure leaves no count to take back; the
-// statements share a transaction where that is cheaper (store.batch).
+// statements share a transaction where that is cheaper (store.batch), on
+// SQLite with other logins' (groupCommit).
 func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
 	var acct *Account
 	var refused error
