@@ -17,7 +17,7 @@ type Service struct {
 	st      *store
 	tokens  *tokens
 	hasher  *hasher
-	logins  *groupCommit // the login's transactions
+	logins  *groupCommit // runs the logins' transactions
 	limits  *throttler
 	outbox  *outbox
 	mails   *mailComposer
