@@ -93,6 +93,15 @@ func (g *groupCommit) run(ctx context.Context, fn func(ctx context.Context, tx *
 	}
 }
 
+// batch is run for what store.batch runs: where groups are off
+// (PostgreSQL), fn's statements run one by one, without a transaction.
+func (g *groupCommit) batch(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
+	if !g.on {
+		return g.st.batch(ctx, fn)
+	}
+	return g.run(ctx, fn)
+}
+
 func (g *groupCommit) remove(t *groupTx) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -258,8 +258,11 @@ func TestLoginGroupCommit(t *testing.T) {
 				status <- r.status
 			})
 		}
-		for svc.hasher.waiting.Load() < users*each {
-			time.Sleep(time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); svc.hasher.waiting.Load() < users*each; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				<-svc.hasher.sem
+				t.Fatalf("%d logins wait for the hashing slot, want %d", svc.hasher.waiting.Load(), users*each)
+			}
 		}
 		<-svc.hasher.sem
 		wg.Wait()

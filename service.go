@@ -312,11 +312,7 @@ func parseLogin(login string) loginName {
 func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
 	var acct *Account
 	var refused error
-	batch := s.st.batch
-	if s.logins.on {
-		batch = s.logins.run
-	}
-	err := batch(ctx, func(ctx context.Context, st *store) error {
+	err := s.logins.batch(ctx, func(ctx context.Context, st *store) error {
 		var err error
 		acct, refused = nil, nil // when run again (groupCommit)
 		if name.column != "" {

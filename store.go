@@ -59,11 +59,7 @@ func (s *store) migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction.
 func (s *store) tx(ctx context.Context, fn func(tx *store) error) error {
-	ctx, cancel := dbDeadline(ctx, s.timeout)
-	defer cancel()
-	return dbError(s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
-		return fn(&store{db: db})
-	}))
+	return s.transaction(ctx, func(_ context.Context, tx *store) error { return fn(tx) })
 }
 
 // batch runs fn's statements together under one deadline: in one
