@@ -14,7 +14,6 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 	"golang.org/x/text/width"
-	"gorm.io/gorm"
 )
 
 // Admin and search operations (authx's admin and search routers). The
@@ -37,11 +36,13 @@ type Blacklist struct {
 // Blacklist lists the banned users.
 func (s *Service) Blacklist(ctx context.Context) (Blacklist, error) {
 	out := Blacklist{Global: []UserRef{}, Current: []UserRef{}}
-	recent, err := s.st.bans(ctx, s.now().Add(-s.o.AccessTTL), &out.Global)
+	banned, recent, err := s.st.bannedAccounts(ctx, s.now().Add(-s.o.AccessTTL))
 	if err != nil {
 		return Blacklist{}, err
 	}
-	for _, u := range out.Global {
+	for _, a := range banned {
+		u := UserRef{ID: a.ID, Username: a.Username}
+		out.Global = append(out.Global, u)
 		if slices.Contains(recent, u.ID) {
 			out.Current = append(out.Current, u)
 		}
@@ -56,13 +57,13 @@ func (s *Service) Blacklist(ctx context.Context) (Blacklist, error) {
 func (s *Service) ToggleBan(ctx context.Context, actor User, id int64, cl Client) (banned bool, err error) {
 	now := s.now()
 	var acct *Account
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		var err error
 		if acct, err = tx.lockAccount(ctx, id); err != nil {
 			return err
 		}
 		banned = !acct.Banned
-		if _, err := tx.update(ctx, &Account{}, map[string]any{"banned": banned, "updated_at": now}, "id = ?", id); err != nil {
+		if err := tx.setBanned(ctx, id, banned, now); err != nil {
 			return err
 		}
 		if banned {
@@ -91,12 +92,7 @@ func (s *Service) Kick(ctx context.Context, actor User, id int64, cl Client) (in
 	if _, err := s.st.accountByID(ctx, id); err != nil {
 		return 0, err
 	}
-	var n int64
-	err := s.st.tx(ctx, func(tx *store) error {
-		var err error
-		n, err = tx.revokeSessions(ctx, id, "", s.now())
-		return err
-	})
+	n, err := s.st.revokeSessions(ctx, id, "", s.now())
 	if err != nil {
 		return 0, err
 	}
@@ -138,12 +134,12 @@ func (s *Service) SetBlackout(ctx context.Context, actor User, cl Client) (time.
 
 // ClearBlackout lifts the blackout. Lifting none is not an error.
 func (s *Service) ClearBlackout(ctx context.Context, actor User, cl Client) error {
-	n, err := s.st.deleteBlackout(ctx)
+	lifted, err := s.st.deleteBlackout(ctx)
 	if err != nil {
 		return err
 	}
 	s.blackout.cutoff.Store(0)
-	if n > 0 {
+	if lifted {
 		s.log.WarnContext(ctx, "authgin: blackout lifted", "actor_id", actor.ID)
 		s.record(ctx, SecurityEvent{UserID: actor.ID, Event: EventBlackoutLifted, ActorID: actor.ID}, cl)
 	}
@@ -156,7 +152,7 @@ func (s *Service) IDByUsername(ctx context.Context, username string) (int64, err
 	if err != nil {
 		return 0, ErrUserNotFound
 	}
-	acct, err := s.st.accountByKey(ctx, "username_key", key)
+	acct, err := s.st.accountByUsername(ctx, key)
 	if err != nil {
 		return 0, err
 	}
@@ -196,7 +192,7 @@ func (s *Service) UpdatePermissions(ctx context.Context, actor User, id int64, a
 	}
 	now := s.now()
 	var perms Permissions
-	err := s.st.tx(ctx, func(tx *store) error {
+	err := s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		acct, err := tx.lockAccount(ctx, id)
 		if err != nil {
 			return err
@@ -220,7 +216,7 @@ func (s *Service) UpdatePermissions(ctx context.Context, actor User, id int64, a
 		if perms == nil {
 			perms = Permissions{}
 		}
-		if _, err := tx.update(ctx, &Account{}, map[string]any{"permissions": perms, "updated_at": now}, "id = ?", id); err != nil {
+		if err := tx.setPermissions(ctx, id, perms, now); err != nil {
 			return err
 		}
 		_, err = tx.revokeSessions(ctx, id, "", now)
@@ -308,16 +304,11 @@ func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[P
 	if len(q.Username) > maxSearchLen || strings.IndexByte(q.Username, 0) >= 0 || !utf8.ValidString(q.Username) {
 		return Page[Profile]{}, ErrInvalidInput.withDetail("Invalid username filter")
 	}
-	var rows []Account
-	n, err := s.st.page(ctx, &Account{}, func(db *gorm.DB) *gorm.DB {
-		if q.ID != 0 {
-			db = db.Where("id = ?", q.ID)
-		}
-		if q.Username != "" {
-			db = db.Where(`username_key LIKE ? ESCAPE '\'`, "%"+escapeLike(searchKey(q.Username))+"%")
-		}
-		return db
-	}, "id", p, &rows)
+	fragment := ""
+	if q.Username != "" {
+		fragment = searchKey(q.Username)
+	}
+	rows, n, err := s.st.searchAccounts(ctx, q.ID, fragment, p, PageSize)
 	if err != nil {
 		return Page[Profile]{}, err
 	}
@@ -336,11 +327,6 @@ func searchKey(s string) string {
 	return norm.NFC.String(cases.Lower(language.Und).String(s))
 }
 
-// escapeLike escapes the LIKE metacharacters of s for ESCAPE '\'.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
 // EnsureAdmin makes sure an admin account exists, for bootstrapping (e.g.
 // examples/basic's AUTHGIN_ADMIN): the account with this email gets the
 // "admin" permission, or is created (confirmed, with the password) when no
@@ -357,7 +343,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 		return nil, false, err
 	}
 	for attempt := 0; attempt < 2; attempt++ {
-		acct, err = s.st.accountByKey(ctx, "email_key", emailKey)
+		acct, err = s.st.accountByEmail(ctx, emailKey)
 		if err != nil {
 			return nil, false, err
 		}
@@ -381,7 +367,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 			Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey, PasswordHash: hash,
 			Permissions: Permissions{PermissionAdmin}, Confirmed: true, CreatedAt: now, UpdatedAt: now,
 		}
-		err = s.st.create(ctx, acct)
+		err = s.st.createAccount(ctx, acct)
 		if err == nil {
 			s.log.InfoContext(ctx, "authgin: admin account created", "user_id", acct.ID)
 			return acct, true, nil
@@ -400,14 +386,14 @@ func (s *Service) promote(ctx context.Context, acct *Account) error {
 	if acct.IsAdmin() {
 		return nil
 	}
-	return s.st.tx(ctx, func(tx *store) error {
+	return s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		a, err := tx.lockAccount(ctx, acct.ID)
 		if err != nil {
 			return err
 		}
 		if !a.IsAdmin() {
 			a.Permissions = append(a.Permissions, PermissionAdmin)
-			if _, err := tx.update(ctx, &Account{}, map[string]any{"permissions": a.Permissions, "updated_at": s.now()}, "id = ?", a.ID); err != nil {
+			if err := tx.setPermissions(ctx, a.ID, a.Permissions, s.now()); err != nil {
 				return err
 			}
 		}

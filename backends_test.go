@@ -11,19 +11,36 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	moderncsqlite "modernc.org/sqlite"
 )
 
-// postgresDSNEnv names the variable that points the tests at a PostgreSQL
-// server, e.g. postgres://postgres@127.0.0.1:5432/authgin_test?sslmode=disable.
-// .ci/run starts a throwaway server and sets it.
-const postgresDSNEnv = "AUTHGIN_TEST_POSTGRES_DSN"
+// postgresDSNEnv and mysqlDSNEnv name the variables that point the tests
+// at a PostgreSQL and a MySQL/MariaDB server, e.g.
+// postgres://postgres@127.0.0.1:5432/authgin_test?sslmode=disable and
+// mysql://user:password@127.0.0.1:3306/authgin_test. .ci/run starts
+// throwaway servers and sets them.
+const (
+	postgresDSNEnv = "AUTHGIN_TEST_POSTGRES_DSN"
+	mysqlDSNEnv    = "AUTHGIN_TEST_MYSQL_DSN"
+)
 
-// forEachBackend runs fn as one subtest per database backend ("sqlite",
-// "postgres"), each with its own isolated database. PostgreSQL subtests
-// skip when AUTHGIN_TEST_POSTGRES_DSN is unset.
+// testBackends are the databases every backend test runs on: SQLite through
+// OpenSQLite's driver (mattn/go-sqlite3 with cgo, modernc.org/sqlite
+// without), SQLite through the pure-Go driver (in cgo builds, where it is
+// not the default), PostgreSQL and MariaDB/MySQL.
+func testBackends() []string {
+	if defaultSQLiteDriver().params == moderncParams {
+		return []string{"sqlite", "postgres", "mysql"}
+	}
+	return []string{"sqlite", "sqlite-purego", "postgres", "mysql"}
+}
+
+// forEachBackend runs fn as one subtest per database backend
+// (testBackends), each with its own isolated database. Server subtests
+// skip when their DSN variable is unset.
 func forEachBackend(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {
 	t.Helper()
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range testBackends() {
 		t.Run(backend, func(t *testing.T) { fn(t, openTestDB(t, backend)) })
 	}
 }
@@ -33,13 +50,13 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db *gorm.DB)) {
 // open returns a new pool each time it is called.
 func forEachBackendDatabase(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *gorm.DB)) {
 	t.Helper()
-	for _, backend := range []string{"sqlite", "postgres"} {
+	for _, backend := range testBackends() {
 		t.Run(backend, func(t *testing.T) { fn(t, newTestDatabase(t, backend)) })
 	}
 }
 
 // openTestDB opens a fresh, isolated database of the given backend
-// ("sqlite" or "postgres"), closed and dropped when the test ends.
+// (one of testBackends), closed and dropped when the test ends.
 func openTestDB(t *testing.T, backend string) *gorm.DB {
 	t.Helper()
 	return newTestDatabase(t, backend)(t)
@@ -52,14 +69,35 @@ func openTestDB(t *testing.T, backend string) *gorm.DB {
 func newTestDatabase(t *testing.T, backend string) func(t *testing.T) *gorm.DB {
 	t.Helper()
 	switch backend {
-	case "sqlite":
+	case "sqlite", "sqlite-purego":
 		path := filepath.Join(t.TempDir(), "test.db")
+		drv := defaultSQLiteDriver()
+		if backend == "sqlite-purego" {
+			drv = sqliteDriver{drv: &moderncsqlite.Driver{}, params: moderncParams}
+		}
 		return func(t *testing.T) *gorm.DB {
 			t.Helper()
-			db, err := OpenSQLite(path)
+			db, err := openSQLite(path, drv)
 			if err != nil {
 				t.Fatalf("OpenSQLite: %v", err)
 			}
+			closeOnCleanup(t, db)
+			return db
+		}
+	case "mysql":
+		dsn := mysqlTestDatabase(t)
+		return func(t *testing.T) *gorm.DB {
+			t.Helper()
+			db, err := OpenMySQL(dsn)
+			if err != nil {
+				t.Fatalf("OpenMySQL: %v", err)
+			}
+			sqlDB, err := db.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sqlDB.SetMaxOpenConns(10)
+			sqlDB.SetMaxIdleConns(10)
 			closeOnCleanup(t, db)
 			return db
 		}
@@ -130,6 +168,43 @@ func postgresTestSchema(t *testing.T) string {
 	return u.String()
 }
 
+// mysqlTestDatabase creates a database of its own for the test and returns
+// its DSN; the database is dropped when the test ends.
+func mysqlTestDatabase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(mysqlDSNEnv)
+	if base == "" {
+		t.Skipf("MySQL/MariaDB tests skipped: set %s (e.g. mysql://user:password@127.0.0.1:3306/authgin_test) to run them", mysqlDSNEnv)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", mysqlDSNEnv, err)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	name := "authgin_t_" + hex.EncodeToString(b)
+	admin := func(sql string) error {
+		db, err := OpenMySQL(base)
+		if err != nil {
+			return err
+		}
+		defer closeDB(db)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return db.WithContext(ctx).Exec(sql).Error
+	}
+	if err := admin("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatalf("MySQL at %s=%s is unreachable or unusable: %v", mysqlDSNEnv, u.Redacted(), err)
+	}
+	t.Cleanup(func() {
+		if err := admin("DROP DATABASE " + name); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
 func closeOnCleanup(t *testing.T, db *gorm.DB) {
 	t.Cleanup(func() { closeDB(db) })
 }
@@ -137,5 +212,44 @@ func closeOnCleanup(t *testing.T, db *gorm.DB) {
 func closeDB(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
 		sqlDB.Close()
+	}
+}
+
+// migratedStore returns the store over db with the schema migrated.
+func migratedStore(t testing.TB, db *gorm.DB) *store {
+	t.Helper()
+	st, err := openStore(db, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// refuseInserts installs a trigger that makes every insert into table for
+// which cond (SQL over NEW) holds fail, to stage a failing statement.
+func refuseInserts(t *testing.T, db *gorm.DB, table, cond string) {
+	t.Helper()
+	name := "refuse_" + table
+	var ddl []string
+	switch db.Dialector.Name() {
+	case dialectPostgres:
+		ddl = []string{
+			`CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF ` + cond + ` THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION ` + name + `()`}
+	case dialectMySQL:
+		ddl = []string{`CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` FOR EACH ROW
+BEGIN IF ` + cond + ` THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF; END`}
+	default:
+		ddl = []string{`CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + `
+WHEN ` + cond + ` BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+	}
+	for _, q := range ddl {
+		if err := db.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

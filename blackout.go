@@ -6,21 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"gorm.io/gorm/clause"
 )
-
-// Blackout is the global "every token issued before Cutoff is invalid"
-// (table "blackouts", at most one row, ID 1), set by POST /blackout.
-type Blackout struct {
-	ID int `gorm:"primaryKey;autoIncrement:false"`
-	// CutoffMS is the cutoff in Unix milliseconds.
-	CutoffMS int64 `gorm:"not null"`
-	// SetBy is the admin who set it.
-	SetBy int64 `gorm:"not null;default:0"`
-}
-
-const blackoutRow = 1
 
 // beforeBlackout reports whether something created at t predates the
 // cutoff (Unix ms; zero: no blackout).
@@ -33,32 +19,6 @@ func beforeBlackout(t time.Time, cutoffMS int64) bool {
 // token older than the cutoff ever passes.
 func issuedBeforeBlackout(iat, cutoffMS int64) bool {
 	return cutoffMS > 0 && iat*1000 < cutoffMS
-}
-
-// blackoutCutoff reads the blackout; zero when there is none.
-func (s *store) blackoutCutoff(ctx context.Context) (int64, error) {
-	var b Blackout
-	found, err := s.first(ctx, &b, "id = ?", blackoutRow)
-	if err != nil || !found {
-		return 0, err
-	}
-	return b.CutoffMS, nil
-}
-
-func (s *store) setBlackout(ctx context.Context, cutoffMS, by int64) error {
-	ctx, cancel := dbDeadline(ctx, s.timeout)
-	defer cancel()
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "id"}}, DoUpdates: clause.AssignmentColumns([]string{"cutoff_ms", "set_by"}),
-	}).Create(&Blackout{ID: blackoutRow, CutoffMS: cutoffMS, SetBy: by}).Error
-	return dbError(err)
-}
-
-func (s *store) deleteBlackout(ctx context.Context) (int64, error) {
-	ctx, cancel := dbDeadline(ctx, s.timeout)
-	defer cancel()
-	res := s.db.WithContext(ctx).Where("id = ?", blackoutRow).Delete(&Blackout{})
-	return res.RowsAffected, dbError(res.Error)
 }
 
 // blackoutCache is the blackout as the stateless middleware sees it: a

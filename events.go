@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // SecurityEvent is one entry of a user's security log (table
@@ -110,9 +108,7 @@ func (s *Service) Events(ctx context.Context, actor User, userID int64, p int) (
 	if err := checkPage(p); err != nil {
 		return Page[SecurityEvent]{}, err
 	}
-	items := []SecurityEvent{}
-	n, err := s.st.page(ctx, &SecurityEvent{}, func(q *gorm.DB) *gorm.DB { return q.Where("user_id = ?", userID) },
-		"created_at DESC, id DESC", p, &items)
+	items, n, err := s.st.eventsOf(ctx, userID, p, PageSize)
 	if err != nil {
 		return Page[SecurityEvent]{}, err
 	}

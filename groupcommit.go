@@ -54,7 +54,7 @@ type groupTx struct {
 
 func newGroupCommit(st *store, queued func() bool) *groupCommit {
 	return &groupCommit{
-		st: st, on: st.db.Dialector.Name() == "sqlite", queued: queued, linger: groupLinger, max: groupMax,
+		st: st, on: st.d.groupCommit, queued: queued, linger: groupLinger, max: groupMax,
 		turn: make(chan struct{}, 1), full: make(chan struct{}, 1),
 	}
 }
@@ -65,7 +65,7 @@ func newGroupCommit(st *store, queued func() bool) *groupCommit {
 // ctx it is given, which is not the caller's.
 func (g *groupCommit) run(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
 	if !g.on {
-		return g.st.transaction(ctx, fn)
+		return g.st.atomic(ctx, fn)
 	}
 	t := &groupTx{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	g.mu.Lock()
@@ -91,15 +91,6 @@ func (g *groupCommit) run(ctx context.Context, fn func(ctx context.Context, tx *
 			return dbError(ctx.Err())
 		}
 	}
-}
-
-// batch is run for what store.batch runs: where groups are off
-// (PostgreSQL), fn's statements run one by one, without a transaction.
-func (g *groupCommit) batch(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
-	if !g.on {
-		return g.st.batch(ctx, fn)
-	}
-	return g.run(ctx, fn)
 }
 
 func (g *groupCommit) remove(t *groupTx) {
@@ -152,12 +143,12 @@ func (g *groupCommit) commitNext() {
 	case 0:
 		return
 	case 1:
-		group[0].done <- g.st.transaction(group[0].ctx, group[0].fn)
+		group[0].done <- g.st.atomic(group[0].ctx, group[0].fn)
 		return
 	}
 	// The group belongs to no single request: its deadline
 	// (Options.DBTimeout), not a caller's cancellation, bounds it.
-	err := g.st.transaction(context.WithoutCancel(group[0].ctx), func(ctx context.Context, tx *store) error {
+	err := g.st.atomic(context.WithoutCancel(group[0].ctx), func(ctx context.Context, tx *store) error {
 		for _, t := range group {
 			if err := t.fn(ctx, tx); err != nil {
 				return err
@@ -173,6 +164,6 @@ func (g *groupCommit) commitNext() {
 		return
 	}
 	for _, t := range group {
-		t.done <- g.st.transaction(t.ctx, t.fn)
+		t.done <- g.st.atomic(t.ctx, t.fn)
 	}
 }

@@ -17,10 +17,8 @@ import (
 // lingers for a group of max (or an hour) whenever queued is set.
 func newTestGroupCommit(t *testing.T, max int, queued *atomic.Bool) *groupCommit {
 	t.Helper()
-	st := &store{db: openTestDB(t, "sqlite"), timeout: 5 * time.Second}
-	if err := st.migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t, openTestDB(t, "sqlite"))
+	st.timeout = 5 * time.Second
 	g := newGroupCommit(st, queued.Load)
 	if !g.on {
 		t.Fatal("group commit is off on SQLite")
@@ -218,7 +216,7 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 
 func TestGroupCommitOffOnPostgres(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		g := newGroupCommit(&store{db: db}, func() bool { return true })
+		g := newGroupCommit(migratedStore(t, db), func() bool { return true })
 		if want := db.Dialector.Name() == "sqlite"; g.on != want {
 			t.Errorf("group commit on = %v, want %v", g.on, want)
 		}

@@ -125,6 +125,16 @@ type Throttle struct {
 	BlockedUntil int64  `gorm:"not null;default:0"`
 }
 
+// Blackout is the global "every token issued before Cutoff is invalid"
+// (table "blackouts", at most one row, ID 1), set by POST /blackout.
+type Blackout struct {
+	ID int `gorm:"primaryKey;autoIncrement:false"`
+	// CutoffMS is the cutoff in Unix milliseconds.
+	CutoffMS int64 `gorm:"not null"`
+	// SetBy is the admin who set it.
+	SetBy int64 `gorm:"not null;default:0"`
+}
+
 // models lists every table the plugin migrates.
 func models() []any {
 	return []any{&Account{}, &Session{}, &RefreshToken{}, &EmailConfirmation{}, &PasswordReset{}, &Throttle{}, &SecurityEvent{}, &Blackout{}}

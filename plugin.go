@@ -63,13 +63,19 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		return nil, err
 	}
 	a := &Auth{o: o, csrf: csrf}
-	st := &store{db: o.DB, timeout: o.DBTimeout}
+	st, err := openStore(o.DB, o.DBTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if !o.SkipMigration {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
 		if err := st.migrate(ctx); err != nil {
 			return nil, fmt.Errorf("authgin: migrating the schema: %w", err)
 		}
+	}
+	if err := st.d.check(ctx, st); err != nil {
+		return nil, err
 	}
 	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
 	a.svc = &Service{
@@ -78,7 +84,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		tokens: toks,
 		hasher: hasher,
 		logins: newGroupCommit(st, hasher.queued),
-		limits: newThrottler(o.DB, o.Now, o.DBTimeout),
+		limits: newThrottler(st, o.Now),
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
 		mails:  mails,
 		captcha: &captchaVerifier{

@@ -22,10 +22,6 @@ func (r PruneResult) Total() int64 {
 }
 
 const (
-	// pruneBatch bounds the rows Prune reads and deletes at a time, so
-	// that a backlog never holds SQLite's write lock (or PostgreSQL's row
-	// locks) for long.
-	pruneBatch = 500
 	// pruneGrace keeps what ended less than this ago: a request that read
 	// a row just before it ended still finds it.
 	pruneGrace = time.Hour
@@ -45,80 +41,27 @@ const (
 // as long as it took, so it may run while the app serves, on every
 // instance at once; Register runs it every Options.PruneInterval.
 func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
-	var r PruneResult
 	now := s.now()
 	ended := now.Add(-pruneGrace)
-	idle := ended.Add(-s.o.RefreshIdleTTL)
-	// A counter is dead once no lockout runs and its window has passed for
-	// the longest window of any limit: a hit then starts afresh, exactly as
-	// without a row.
-	nowMS := now.UnixMilli()
-	windowStart := nowMS - s.o.Limits.longestWindow().Milliseconds()
-	steps := []pruneStep{
-		// A session's refresh tokens go before it (a rotated session holds
-		// one per refresh), and a session goes only once none is left, so
-		// no token outlives its session.
-		{n: &r.Sessions, table: "sessions", key: "id",
-			cond: "expires_at <= ? OR last_used_at <= ? OR revoked_at <= ?", args: []any{ended, idle, ended},
-			before: func(ctx context.Context, ids []any) error {
-				n, err := s.st.deleteChildren(ctx, "refresh_tokens", "token_hash", "session_id", ids)
-				r.RefreshTokens += n
-				return err
-			},
-			also: "NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.session_id = sessions.id)"},
-		{n: &r.Confirmations, table: "email_confirmations", key: "id", intKey: true,
-			cond: "expires_at <= ? OR used_at <= ?", args: []any{ended, ended}},
-		{n: &r.Resets, table: "password_resets", key: "id", intKey: true,
-			cond: "expires_at <= ? OR used_at <= ?", args: []any{ended, ended}},
-		{n: &r.Throttles, table: "throttles", key: "bucket",
-			cond: "blocked_until <= ? AND window_start <= ?", args: []any{nowMS, windowStart}},
+	c := pruneCutoffs{
+		ended: ended,
+		idle:  ended.Add(-s.o.RefreshIdleTTL),
+		// A counter is dead once no lockout runs and its window has passed
+		// for the longest window of any limit: a hit then starts afresh,
+		// exactly as without a row.
+		nowMS:    now.UnixMilli(),
+		windowMS: now.UnixMilli() - s.o.Limits.longestWindow().Milliseconds(),
 	}
 	if s.o.EventRetention > 0 {
-		steps = append(steps, pruneStep{n: &r.Events, table: "security_events", key: "id", intKey: true,
-			cond: "created_at < ?", args: []any{now.Add(-s.o.EventRetention)}})
+		c.eventsEnd = now.Add(-s.o.EventRetention)
 	}
-	for _, st := range steps {
-		var after any = ""
-		if st.intKey {
-			after = int64(0)
-		}
-		del := st.cond
-		if st.also != "" {
-			del = "(" + del + ") AND " + st.also
-		}
-		for {
-			start := time.Now()
-			keys, err := s.st.deadKeys(ctx, st.table, st.key, st.intKey, st.cond, st.args, after)
-			if err != nil {
-				return r, err
-			}
-			if len(keys) == 0 {
-				break
-			}
-			if st.before != nil {
-				if err := st.before(ctx, keys); err != nil {
-					return r, err
-				}
-			}
-			n, err := s.st.deleteKeys(ctx, st.table, st.key, keys, del, st.args)
-			*st.n += n
-			if err != nil {
-				return r, err
-			}
-			if len(keys) < pruneBatch {
-				break
-			}
-			after = keys[len(keys)-1]
-			// Pause as long as the batch took, so that the app's writes
-			// get at least half of the database's time: SQLite's busy
-			// handler sleeps ever longer between tries, and a writer that
-			// took the lock back at once would starve it.
-			if err := sleepCtx(ctx, time.Since(start)); err != nil {
-				return r, err
-			}
-		}
-	}
-	return r, nil
+	// Pause as long as each batch took, so that the app's writes get at
+	// least half of the database's time: SQLite's busy handler sleeps ever
+	// longer between tries, and a writer that took the lock back at once
+	// would starve it.
+	p, err := s.st.prune(ctx, c, sleepCtx)
+	return PruneResult{Sessions: p.sessions, RefreshTokens: p.refreshTokens, Confirmations: p.confirmations,
+		Resets: p.resets, Throttles: p.throttles, Events: p.events}, err
 }
 
 // sleepCtx waits for d or until ctx ends, and then returns ctx's error.
@@ -131,20 +74,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// pruneStep is one table of Prune: the rows whose cond holds go, and n
-// counts them. before, if set, runs on each batch's keys before it goes,
-// and then only rows for which also holds too go.
-type pruneStep struct {
-	n      *int64
-	table  string
-	key    string // the primary key
-	intKey bool   // an integer key, else text
-	cond   string
-	args   []any
-	before func(ctx context.Context, keys []any) error
-	also   string
 }
 
 // longestWindow is the longest Window of l's limits.

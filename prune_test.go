@@ -264,7 +264,7 @@ func TestPruneRacesHit(t *testing.T) {
 			t.Fatal(tx.Error)
 		}
 		// The hit starts a new window: count 1.
-		if _, err := svc.limits.within(tx).hit(ctx, "race", Limit{Max: 10, Window: time.Minute}); err != nil {
+		if _, err := svc.limits.within(&store{db: tx, d: svc.st.d, inTx: true}).hit(ctx, "race", Limit{Max: 10, Window: time.Minute}); err != nil {
 			tx.Rollback()
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package authgin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -118,7 +119,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	}
 	var toks Tokens
 	var confirmToken string
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		if err := tx.insertAccount(ctx, acct); err != nil {
 			return err
 		}
@@ -158,7 +159,7 @@ func (s *Service) checkUsername(name string) (display, key string, err error) {
 }
 
 func (s *Service) checkFree(ctx context.Context, emailKey, usernameKey string) error {
-	emailTaken, usernameTaken, err := s.st.existingKey(ctx, emailKey, usernameKey)
+	emailTaken, usernameTaken, err := s.st.keysTaken(ctx, emailKey, usernameKey)
 	switch {
 	case err != nil:
 		return err
@@ -240,18 +241,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	// backoff reset, the login time, the session and its event.
 	err = s.logins.run(ctx, func(ctx context.Context, tx *store) error {
 		if !s.o.Limits.LoginAccount.off() {
-			if err := s.limits.within(tx.db).reset(ctx, accountKey); err != nil {
+			if err := s.limits.within(tx).reset(ctx, accountKey); err != nil {
 				return err
 			}
 		}
-		update, args := "UPDATE users SET last_login_at = ?, updated_at = ? WHERE id = ?", []any{now, now, acct.ID}
-		if passwordHash != acct.PasswordHash {
-			// Only over the hash just verified: a password change
-			// committed since it was read must stand.
-			update = "UPDATE users SET last_login_at = ?, updated_at = ?, password_hash = CASE WHEN password_hash = ? THEN ? ELSE password_hash END WHERE id = ?"
-			args = []any{now, now, acct.PasswordHash, passwordHash, acct.ID}
-		}
-		if _, err := tx.exec(ctx, update, args...); err != nil {
+		if err := tx.recordLogin(ctx, acct.ID, now, acct.PasswordHash, passwordHash); err != nil {
 			return err
 		}
 		var err error
@@ -286,18 +280,29 @@ func (s *Service) undoAttempt(ctx context.Context, key string) {
 }
 
 // loginName is what a client typed as its login, canonicalised once: an
-// email (column "email_key") or a username ("username_key"); column is
-// empty when it is neither.
-type loginName struct{ raw, column, key string }
+// email or a username key, or neither.
+type loginName struct {
+	raw  string
+	kind loginKind
+	key  string
+}
+
+type loginKind int
+
+const (
+	loginNeither loginKind = iota
+	loginEmail
+	loginUsername
+)
 
 func parseLogin(login string) loginName {
 	if strings.Contains(login, "@") {
 		if _, key, err := canonicalEmail(login); err == nil {
-			return loginName{login, "email_key", key}
+			return loginName{login, loginEmail, key}
 		}
 	}
 	if _, key, err := canonicalUsername(login); err == nil {
-		return loginName{login, "username_key", key}
+		return loginName{login, loginUsername, key}
 	}
 	return loginName{raw: login}
 }
@@ -307,20 +312,24 @@ func parseLogin(login string) loginName {
 // Failures are counted per login name whether or not an account has it, so
 // the delays reveal nothing; a try during a delay is refused here. The
 // lookup comes first, so that a failure leaves no count to take back; the
-// statements share a transaction where that is cheaper (store.batch), on
-// SQLite with other logins' (groupCommit).
+// statements share a transaction, on SQLite with other logins'
+// (groupCommit).
 func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
 	var acct *Account
 	var refused error
-	err := s.logins.batch(ctx, func(ctx context.Context, st *store) error {
+	err := s.logins.run(ctx, func(ctx context.Context, st *store) error {
 		var err error
 		acct, refused = nil, nil // when run again (groupCommit)
-		if name.column != "" {
-			if acct, err = st.accountByKey(ctx, name.column, name.key); err != nil {
-				return err
-			}
+		switch name.kind {
+		case loginEmail:
+			acct, err = st.accountByEmail(ctx, name.key)
+		case loginUsername:
+			acct, err = st.accountByUsername(ctx, name.key)
 		}
-		limits := s.limits.within(st.db)
+		if err != nil {
+			return err
+		}
+		limits := s.limits.within(st)
 		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP)
 		if err == nil && wait == 0 {
 			wait, err = limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount)
@@ -350,13 +359,7 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 		ID: sid, UserID: acct.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
 		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512),
 	}
-	// Plain SQL: every login and registration runs these (see store.exec).
-	if _, err := tx.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent); err != nil {
-		return Tokens{}, err
-	}
-	if _, err := tx.exec(ctx, "INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at) VALUES (?, ?, ?, ?)",
-		refreshHash, sid, acct.ID, now); err != nil {
+	if err := tx.insertSession(ctx, sess, refreshHash); err != nil {
 		return Tokens{}, err
 	}
 	toks, err := s.issueAccess(acct, sid, now)
@@ -386,12 +389,7 @@ func (s *Service) Logout(ctx context.Context, refresh string, cl Client) error {
 		return err
 	}
 	now := s.now()
-	var n int64
-	err = s.st.tx(ctx, func(tx *store) error {
-		var err error
-		n, err = tx.revokeSession(ctx, sess.ID, 0, now)
-		return err
-	})
+	n, err := s.st.revokeSession(ctx, sess.ID, 0, now)
 	if err != nil {
 		return err
 	}
@@ -434,7 +432,7 @@ func (s *Service) RequestConfirmation(ctx context.Context, userID int64, cl Clie
 		return err
 	}
 	var token string
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		var err error
 		token, err = s.newConfirmation(ctx, tx, acct, s.now(), true)
 		return err
@@ -462,14 +460,11 @@ func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account,
 		return "", err
 	}
 	if retire {
-		if _, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now},
-			"user_id = ? AND used_at IS NULL", acct.ID); err != nil {
+		if err := tx.retireConfirmations(ctx, acct.ID, now); err != nil {
 			return "", err
 		}
 	}
-	_, err = tx.exec(ctx, "INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-		acct.ID, acct.EmailKey, hash, now, now.Add(s.o.ConfirmTTL))
-	return token, err
+	return token, tx.insertConfirmation(ctx, acct.ID, acct.EmailKey, hash, now, now.Add(s.o.ConfirmTTL))
 }
 
 // ConfirmEmail consumes a confirmation token. Unknown, used and expired
@@ -485,22 +480,17 @@ func (s *Service) confirmEmail(ctx context.Context, token string) error {
 	}
 	now := s.now()
 	var acct *Account
-	err := s.st.tx(ctx, func(tx *store) error {
-		var ec EmailConfirmation
-		found, err := tx.first(ctx, &ec, "token_hash = ?", hashOpaque(token))
+	err := s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
+		ec, err := tx.confirmationByHash(ctx, hashOpaque(token))
 		if err != nil {
 			return err
 		}
-		if !found || ec.UsedAt != nil || !now.Before(ec.ExpiresAt) {
+		if ec == nil || ec.UsedAt != nil || !now.Before(ec.ExpiresAt) {
 			return ErrInvalidConfirmToken
 		}
 		// Compare-and-set: of concurrent confirmations only one wins.
-		n, err := tx.update(ctx, &EmailConfirmation{}, map[string]any{"used_at": now}, "id = ? AND used_at IS NULL", ec.ID)
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return ErrInvalidConfirmToken
+		if won, err := tx.useConfirmation(ctx, ec.ID, now); err != nil || !won {
+			return cmp.Or(err, error(ErrInvalidConfirmToken))
 		}
 		if acct, err = tx.accountByID(ctx, ec.UserID); err != nil {
 			return err
@@ -508,8 +498,7 @@ func (s *Service) confirmEmail(ctx context.Context, token string) error {
 		if acct.EmailKey != ec.Email {
 			return ErrInvalidConfirmToken
 		}
-		_, err = tx.update(ctx, &Account{}, map[string]any{"confirmed": true, "updated_at": now}, "id = ?", acct.ID)
-		return err
+		return tx.markConfirmed(ctx, acct.ID, now)
 	})
 	if errors.Is(err, ErrUserNotFound) {
 		return ErrInvalidConfirmToken
@@ -541,7 +530,7 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 		return nil, ErrSameUsername
 	}
 	now := s.now()
-	_, err = s.st.update(ctx, &Account{}, map[string]any{"username": display, "username_key": key, "updated_at": now}, "id = ?", id)
+	err = s.st.renameAccount(ctx, id, display, key, now)
 	if errors.Is(err, errDuplicate) {
 		return nil, ErrUsernameExists
 	}

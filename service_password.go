@@ -1,6 +1,7 @@
 package authgin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -43,7 +44,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 	if err := s.throttle(ctx, addrKey, s.o.Limits.ResetMailUser); err != nil {
 		return err
 	}
-	acct, err := s.st.accountByKey(ctx, "email_key", key)
+	acct, err := s.st.accountByEmail(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 		return err
 	}
 	reset := &PasswordReset{UserID: acct.ID, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ResetTTL)}
-	err = s.st.create(ctx, reset)
+	err = s.st.insertReset(ctx, reset)
 	if err == nil {
 		var m Message
 		if m, err = s.mails.reset(acct.Email, acct.Username, s.o.link(linkReset, token)); err == nil {
@@ -83,7 +84,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 // It runs even when the request's context has ended (the store bounds it
 // by DBTimeout).
 func (s *Service) retireResetToken(ctx context.Context, id int64, now time.Time) {
-	if _, err := s.st.update(context.WithoutCancel(ctx), &PasswordReset{}, map[string]any{"used_at": now}, "id = ?", id); err != nil {
+	if _, err := s.st.useReset(context.WithoutCancel(ctx), id, now); err != nil {
 		s.log.ErrorContext(ctx, "authgin: retiring an undelivered reset token failed", "err", err)
 	}
 }
@@ -112,12 +113,11 @@ func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswor
 		return ErrInvalidResetToken
 	}
 	now := s.now()
-	var pr PasswordReset
-	found, err := s.st.first(ctx, &pr, "token_hash = ?", hashOpaque(token))
+	pr, err := s.st.resetByHash(ctx, hashOpaque(token))
 	if err != nil {
 		return err
 	}
-	if !found || pr.UsedAt != nil || !now.Before(pr.ExpiresAt) {
+	if pr == nil || pr.UsedAt != nil || !now.Before(pr.ExpiresAt) {
 		return ErrInvalidResetToken
 	}
 	acct, err := s.st.accountByID(ctx, pr.UserID)
@@ -137,21 +137,18 @@ func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswor
 		return err
 	}
 	var revoked int64
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		// Compare-and-set: of concurrent resets with one token only one wins.
-		n, err := tx.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "id = ? AND used_at IS NULL", pr.ID)
-		if err != nil {
+		if won, err := tx.useReset(ctx, pr.ID, now); err != nil || !won {
+			return cmp.Or(err, error(ErrInvalidResetToken))
+		}
+		if err := tx.retireResets(ctx, acct.ID, now); err != nil {
 			return err
 		}
-		if n != 1 {
-			return ErrInvalidResetToken
-		}
-		if err := retireResetTokens(ctx, tx, acct.ID, now); err != nil {
+		if err := tx.setPassword(ctx, acct.ID, hash, now); err != nil {
 			return err
 		}
-		if _, err := tx.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now}, "id = ?", acct.ID); err != nil {
-			return err
-		}
+		var err error
 		revoked, err = tx.revokeSessions(ctx, acct.ID, "", now)
 		return err
 	})
@@ -196,12 +193,11 @@ func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, 
 	}
 	now := s.now()
 	// Compare-and-set: a concurrent first password wins only once.
-	n, err := s.st.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now},
-		"id = ? AND password_hash = ?", acct.ID, "")
+	set, err := s.st.replacePassword(ctx, acct.ID, "", hash, now)
 	if err != nil {
 		return err
 	}
-	if n != 1 {
+	if !set {
 		return ErrPasswordExists
 	}
 	s.log.InfoContext(ctx, "authgin: password set", "user_id", acct.ID, "ip", cl.IP)
@@ -250,20 +246,16 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 	}
 	now := s.now()
 	var revoked int64
-	err = s.st.tx(ctx, func(tx *store) error {
+	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		// Compare-and-set against the hash the old password matched, so two
 		// concurrent changes cannot both succeed.
-		n, err := tx.update(ctx, &Account{}, map[string]any{"password_hash": hash, "updated_at": now},
-			"id = ? AND password_hash = ?", acct.ID, acct.PasswordHash)
-		if err != nil {
+		if set, err := tx.replacePassword(ctx, acct.ID, acct.PasswordHash, hash, now); err != nil || !set {
+			return cmp.Or(err, error(ErrWrongPassword))
+		}
+		if err := tx.retireResets(ctx, acct.ID, now); err != nil {
 			return err
 		}
-		if n != 1 {
-			return ErrWrongPassword
-		}
-		if err := retireResetTokens(ctx, tx, acct.ID, now); err != nil {
-			return err
-		}
+		var err error
 		revoked, err = tx.revokeSessions(ctx, acct.ID, u.SessionID, now)
 		return err
 	})
@@ -276,13 +268,6 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
 	s.notifyPasswordChanged(acct)
 	return nil
-}
-
-// retireResetTokens ends every outstanding reset link of the user: a
-// reset or change of the password makes them pointless.
-func retireResetTokens(ctx context.Context, tx *store, userID int64, now time.Time) error {
-	_, err := tx.update(ctx, &PasswordReset{}, map[string]any{"used_at": now}, "user_id = ? AND used_at IS NULL", userID)
-	return err
 }
 
 // checkNewPassword applies the password rules to a new password and its

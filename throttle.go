@@ -2,14 +2,9 @@ package authgin
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // Limit is one row of the throttling table. Max < 0 turns it off.
@@ -152,32 +147,19 @@ func (l Limit) delayAfter(n int64) time.Duration {
 	return min(d, l.MaxDelay)
 }
 
-// throttler keeps rate-limit counters in the Throttle table.
+// throttler applies the limits to counters kept by the store.
 type throttler struct {
-	db      *gorm.DB
-	now     func() time.Time
-	timeout time.Duration // bounds each call (Options.DBTimeout)
-	queries *sync.Map     // Limit -> its attemptSQL, built once
+	st  *store
+	now func() time.Time
 }
 
-func newThrottler(db *gorm.DB, now func() time.Time, timeout time.Duration) *throttler {
-	return &throttler{db: db, now: now, timeout: timeout, queries: new(sync.Map)}
+func newThrottler(st *store, now func() time.Time) *throttler {
+	return &throttler{st: st, now: now}
 }
 
-// within returns t working in the transaction db (whose deadline bounds
-// its calls).
-func (t *throttler) within(db *gorm.DB) *throttler {
-	return &throttler{db: db, now: t.now, queries: t.queries}
-}
-
-// attemptQuery returns attemptSQL(l), built on its first use.
-func (t *throttler) attemptQuery(l Limit) string {
-	if q, ok := t.queries.Load(l); ok {
-		return q.(string)
-	}
-	q := attemptSQL(l)
-	t.queries.Store(l, q)
-	return q
+// within returns t working in the transaction tx.
+func (t *throttler) within(tx *store) *throttler {
+	return &throttler{st: tx, now: t.now}
 }
 
 // hit counts one event for key and reports how long the caller must wait
@@ -200,45 +182,24 @@ func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int6
 	if l.off() {
 		return 0, nil
 	}
-	ctx, cancel := dbDeadline(ctx, t.timeout)
-	defer cancel()
 	now := t.now().UnixMilli()
-	windowStart := now - l.Window.Milliseconds()
-	var row Throttle
-	// One statement on SQLite and PostgreSQL alike: a new window starts
-	// when the old one has passed and no lockout is running.
-	err := queryRowPlain(ctx, t.db, `
-INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
-ON CONFLICT (bucket) DO UPDATE SET
-  count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
-  window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
-RETURNING bucket, window_start, count, blocked_until`,
-		key, now, windowStart, now, windowStart, now, now).Scan(&row.Key, &row.WindowStart, &row.Count, &row.BlockedUntil)
+	b, err := t.st.countEvent(ctx, key, now, now-l.Window.Milliseconds())
 	if err != nil {
-		return 0, dbError(err)
+		return 0, err
 	}
-	if row.BlockedUntil > now {
-		return time.Duration(row.BlockedUntil-now) * time.Millisecond, nil
+	if b.blockedUntil > now {
+		return time.Duration(b.blockedUntil-now) * time.Millisecond, nil
 	}
-	if row.Count >= blockAt {
-		return t.block(ctx, key, l, row, now)
+	if b.count < blockAt {
+		return 0, nil
 	}
-	return 0, nil
-}
-
-// block starts the lockout of a counter that went over its limit.
-func (t *throttler) block(ctx context.Context, key string, l Limit, row Throttle, now int64) (time.Duration, error) {
-	until := row.WindowStart + l.Window.Milliseconds()
+	// Over the limit: start the lockout.
+	until := b.windowStart + l.Window.Milliseconds()
 	if l.Lockout > 0 {
 		until = now + l.Lockout.Milliseconds()
 	}
-	// Only the first request over the limit starts the lockout; later ones
-	// see it in blocked_until.
-	err := t.db.WithContext(ctx).Model(&Throttle{}).
-		Where("bucket = ? AND blocked_until <= ?", key, now).
-		Update("blocked_until", until).Error
-	if err != nil {
-		return 0, dbError(err)
+	if err := t.st.blockBucket(ctx, key, until, now); err != nil {
+		return 0, err
 	}
 	return time.Duration(until-now) * time.Millisecond, nil
 }
@@ -248,22 +209,16 @@ func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Durati
 	if l.off() {
 		return 0, nil
 	}
-	ctx, cancel := dbDeadline(ctx, t.timeout)
-	defer cancel()
-	var rows []Throttle
-	if err := t.db.WithContext(ctx).Where("bucket = ?", key).Limit(1).Find(&rows).Error; err != nil {
-		return 0, dbError(err)
-	}
-	if len(rows) == 0 {
-		return 0, nil
+	b, found, err := t.st.bucket(ctx, key)
+	if err != nil || !found {
+		return 0, err
 	}
 	now := t.now().UnixMilli()
-	row := rows[0]
-	if row.BlockedUntil > now {
-		return time.Duration(row.BlockedUntil-now) * time.Millisecond, nil
+	if b.blockedUntil > now {
+		return time.Duration(b.blockedUntil-now) * time.Millisecond, nil
 	}
-	if row.WindowStart > now-l.Window.Milliseconds() && row.Count >= l.Max {
-		return time.Duration(row.WindowStart+l.Window.Milliseconds()-now) * time.Millisecond, nil
+	if b.windowStart > now-l.Window.Milliseconds() && b.count >= l.Max {
+		return time.Duration(b.windowStart+l.Window.Milliseconds()-now) * time.Millisecond, nil
 	}
 	return 0, nil
 }
@@ -271,54 +226,36 @@ func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Durati
 // undo takes back one event counted by hit, e.g. when the mail the event
 // paid for could not be sent.
 func (t *throttler) undo(ctx context.Context, key string) error {
-	ctx, cancel := dbDeadline(ctx, t.timeout)
-	defer cancel()
-	err := t.db.WithContext(ctx).Model(&Throttle{}).
-		Where("bucket = ? AND count > 0", key).
-		Update("count", gorm.Expr("count - 1")).Error
-	return dbError(err)
+	return t.st.uncount(ctx, key)
 }
 
 // reset forgets key, e.g. after a successful login.
 func (t *throttler) reset(ctx context.Context, key string) error {
-	ctx, cancel := dbDeadline(ctx, t.timeout)
-	defer cancel()
-	_, err := execPlain(ctx, t.db, "DELETE FROM throttles WHERE bucket = ?", key)
-	return dbError(err)
+	return t.st.forgetBucket(ctx, key)
 }
 
 // attempt reserves one try of a backoff limit (LoginAccount) before the
 // expensive check it guards, and reports the wait instead when a delay is
 // running. The try is counted as a failure up front, so that concurrent
 // tries see its delay at once and a burst cannot slip through together;
-// reset forgets the failures when the try succeeds.
-//
-// The count and the delay it brings are one atomic upsert (attemptSQL) on
-// SQLite and PostgreSQL alike: concurrent tries of one key queue on its
-// row, and none is refused for losing a race to the others.
+// reset forgets the failures when the try succeeds. The count and the
+// delay it brings are one atomic statement (store.countAttempt).
 func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Duration, error) {
 	if l.off() {
 		return 0, nil
 	}
-	ctx, cancel := dbDeadline(ctx, t.timeout)
-	defer cancel()
 	now := t.now().UnixMilli()
-	// Plain SQL (see execPlain): every login runs this.
-	q := t.attemptQuery(l)
+	rule := backoff{max: l.Max, windowMS: l.Window.Milliseconds(), free: l.Free,
+		delayMS: l.Delay.Milliseconds(), maxDelayMS: l.MaxDelay.Milliseconds()}
 	for range 4 {
-		var count int64
-		err := queryRowPlain(ctx, t.db, q, key, now, l.blockedFrom(1, now, now)).Scan(&count)
-		if err == nil {
-			return 0, nil
+		counted, err := t.st.countAttempt(ctx, key, now, l.blockedFrom(1, now, now), rule)
+		if err != nil || counted {
+			return 0, err
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, dbError(err)
-		}
-		// No row back: a delay is running and nothing was counted.
-		var until int64
-		err = queryRowPlain(ctx, t.db, "SELECT blocked_until FROM throttles WHERE bucket = ?", key).Scan(&until)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return 0, dbError(err)
+		// A delay is running and nothing was counted.
+		until, err := t.st.blockedUntil(ctx, key)
+		if err != nil {
+			return 0, err
 		}
 		if until > now {
 			return time.Duration(until-now) * time.Millisecond, nil
@@ -339,36 +276,6 @@ func (l Limit) blockedFrom(n, windowStart, now int64) int64 {
 		return now + d.Milliseconds()
 	}
 	return 0
-}
-
-// attemptSQL is attempt's upsert for l, l's numbers written in. Its
-// arguments are the key, now and blockedFrom(1, now, now), the row a first
-// try inserts; an existing row gets the new count n (1 when its window has
-// passed, else one more) and the blocked_until that blockedFrom gives for
-// n, its doubling delays one CASE arm each (at most 64: they stop at
-// MaxDelay). While a delay runs, nothing changes and no row comes back.
-func attemptSQL(l Limit) string {
-	w := l.Window.Milliseconds()
-	var b strings.Builder
-	fmt.Fprintf(&b, `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, ?)
-ON CONFLICT (bucket) DO UPDATE SET
-  count = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN 1 ELSE throttles.count + 1 END,
-  window_start = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN excluded.window_start ELSE throttles.window_start END,
-  blocked_until = CASE WHEN throttles.window_start <= excluded.window_start - %[1]d THEN excluded.blocked_until
-    WHEN throttles.count + 1 >= %[2]d THEN throttles.window_start + %[1]d
-`, w, l.Max)
-	if first := max(l.Free, 1); l.Delay > 0 {
-		fmt.Fprintf(&b, "    WHEN throttles.count + 1 < %d THEN 0\n", first)
-		n := first
-		for d := l.Delay; d < l.MaxDelay; d, n = d*2, n+1 {
-			fmt.Fprintf(&b, "    WHEN throttles.count + 1 = %d THEN excluded.window_start + %d\n", n, d.Milliseconds())
-		}
-		fmt.Fprintf(&b, "    ELSE excluded.window_start + %d END\n", l.MaxDelay.Milliseconds())
-	} else {
-		b.WriteString("    ELSE 0 END\n")
-	}
-	b.WriteString("WHERE throttles.blocked_until <= excluded.window_start\nRETURNING count")
-	return b.String()
 }
 
 // throttle counts an event for key and turns a wait into a 429.
@@ -414,10 +321,10 @@ func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error
 // the table holds no addresses.
 func (n loginName) throttleKey() string {
 	norm := "raw:" + n.raw
-	switch n.column {
-	case "email_key":
+	switch n.kind {
+	case loginEmail:
 		norm = "email:" + n.key
-	case "username_key":
+	case loginUsername:
 		norm = "username:" + n.key
 	}
 	return "login:account:" + hashOpaque(norm)

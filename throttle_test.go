@@ -415,9 +415,6 @@ func TestAttemptFollowsLimit(t *testing.T) {
 // migratedThrottler returns a throttler on db, migrated, with a fake clock.
 func migratedThrottler(t *testing.T, db *gorm.DB) (*throttler, *fakeClock) {
 	t.Helper()
-	if err := db.AutoMigrate(models()...); err != nil {
-		t.Fatal(err)
-	}
 	clock := newFakeClock()
-	return newThrottler(db, clock.Now, 0), clock
+	return newThrottler(migratedStore(t, db), clock.Now), clock
 }

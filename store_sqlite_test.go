@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -102,11 +99,13 @@ func TestSQLiteWALStaysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeDB(db)
-	if err := db.AutoMigrate(models()...); err != nil {
+	migratedStore(t, db)
+	ctx := context.Background()
+	st, err := openStore(db, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	thr := newThrottler(db, time.Now, 0)
+	thr := newThrottler(st, time.Now)
 	lots := Limit{Max: 1 << 40, Window: time.Hour}
 	const rounds = 5000
 	const bound = 6 << 20
@@ -199,122 +198,4 @@ func TestOpenSQLitePoolBounded(t *testing.T) {
 	if got := sqlDB.Stats().MaxOpenConnections; got != sqliteMaxConns {
 		t.Errorf("MaxOpenConnections = %d, want %d", got, sqliteMaxConns)
 	}
-}
-
-// TestSQLiteKeepsStatements: a connection prepares a statement once and
-// reuses it; a query run again while its rows are open gets a statement of
-// its own; a failed run leaves the statement usable; Exec of a SELECT and
-// several statements in one string are not kept; the cache is bounded and
-// Close finalizes it.
-func TestSQLiteKeepsStatements(t *testing.T) {
-	db, err := OpenSQLite(filepath.Join(t.TempDir(), "stmts.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	sqlDB.SetMaxOpenConns(1)
-	ctx := context.Background()
-	mustExec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := sqlDB.ExecContext(ctx, q, args...); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	mustExec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-	const insert = "INSERT INTO t (id, v) VALUES (?, ?)"
-	mustExec(insert, 1, "a")
-	conn := rawSQLiteConn(t, sqlDB)
-	kept := conn.stmts[insert]
-	if kept == nil {
-		t.Fatalf("%q not kept; kept: %v", insert, slices.Collect(maps.Keys(conn.stmts)))
-	}
-	mustExec(insert, 2, "b")
-	if _, err := sqlDB.ExecContext(ctx, insert, 2, "dup"); !isUniqueViolation(err) {
-		t.Fatalf("duplicate insert: %v", err)
-	}
-	mustExec(insert, 3, "c")
-	if conn.stmts[insert] != kept {
-		t.Fatal("statement prepared again")
-	}
-
-	tx, err := sqlDB.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const query = "SELECT v FROM t WHERE id > ? ORDER BY id"
-	read := func(rows *sql.Rows, n int) string {
-		t.Helper()
-		var out string
-		for i := 0; i != n && rows.Next(); i++ {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			out += v
-		}
-		return out
-	}
-	outer, err := tx.QueryContext(ctx, query, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := read(outer, 1)
-	inner, err := tx.QueryContext(ctx, query, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in := read(inner, -1); in != "bc" {
-		t.Errorf("query run again while open: %q, want bc", in)
-	}
-	inner.Close()
-	if got += read(outer, -1); got != "abc" {
-		t.Errorf("open rows after the same query ran again: %q, want abc", got)
-	}
-	outer.Close()
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-
-	mustExec("SELECT count(*) FROM t")
-	mustExec("UPDATE t SET v = 'x' WHERE id = ?; UPDATE t SET v = 'y' WHERE id = 2", 1)
-	var v1, v2 string
-	if err := sqlDB.QueryRowContext(ctx, "SELECT (SELECT v FROM t WHERE id = 1), (SELECT v FROM t WHERE id = 2)").Scan(&v1, &v2); err != nil || v1+v2 != "xy" {
-		t.Errorf("both statements of one Exec: %q %q, %v", v1, v2, err)
-	}
-	for q := range conn.stmts {
-		if strings.Contains(q, ";") || q == "SELECT count(*) FROM t" {
-			t.Errorf("kept %q", q)
-		}
-	}
-
-	for i := range 2 * sqliteStmtCacheSize {
-		var n int
-		if err := sqlDB.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) + %d FROM t WHERE id > ?", i), 0).Scan(&n); err != nil || n != 3+i {
-			t.Fatalf("query %d: %d, %v", i, n, err)
-		}
-	}
-	if n := len(conn.stmts); n > sqliteStmtCacheSize {
-		t.Errorf("%d statements kept, bound %d", n, sqliteStmtCacheSize)
-	}
-	if err := sqlDB.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(conn.stmts); n != 0 {
-		t.Errorf("%d statements left after Close", n)
-	}
-}
-
-// rawSQLiteConn returns the driver connection of a pool of one.
-func rawSQLiteConn(t *testing.T, db *sql.DB) *sqliteConn {
-	t.Helper()
-	c, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var conn *sqliteConn
-	if err := c.Raw(func(dc any) error { conn = dc.(*sqliteConn); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return conn
 }

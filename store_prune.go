@@ -1,0 +1,177 @@
+package authgin
+
+// Deleting what no request can use any more (Service.Prune), table by
+// table, in key-ordered batches.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// pruneBatch bounds the rows Prune reads and deletes at a time, so that a
+// backlog never holds SQLite's write lock (or row locks) for long.
+const pruneBatch = 500
+
+// pruneCutoffs say which rows are dead.
+type pruneCutoffs struct {
+	ended     time.Time // sessions revoked or expired, tokens used or expired, before it
+	idle      time.Time // sessions last used before it
+	nowMS     int64     // counters with no lockout running at it...
+	windowMS  int64     // ...whose window started at or before it
+	eventsEnd time.Time // security events created before it; zero keeps them all
+}
+
+// pruned counts the rows one prune deleted, by table.
+type pruned struct{ sessions, refreshTokens, confirmations, resets, throttles, events int64 }
+
+// pruneTable is one table of prune: the rows whose cond holds go.
+// children, if set, is a table whose rows (by parent column) go first, and
+// a row goes only once none of them is left.
+type pruneTable struct {
+	n      *int64
+	table  string
+	key    string // the primary key
+	intKey bool   // an integer key, else text
+	cond   string
+	args   []any
+	child  *pruneChild
+}
+
+type pruneChild struct {
+	n                  *int64
+	table, key, parent string
+}
+
+// prune deletes the dead rows of every table, batch by batch; pause runs
+// after each full batch with the time it took (Prune paces itself).
+func (s *store) prune(ctx context.Context, c pruneCutoffs, pause func(ctx context.Context, took time.Duration) error) (pruned, error) {
+	var r pruned
+	tables := []pruneTable{
+		// A session's refresh tokens go before it (a rotated session holds
+		// one per refresh), and a session goes only once none is left, so
+		// no token outlives its session.
+		{n: &r.sessions, table: "sessions", key: "id",
+			cond: "expires_at <= ? OR last_used_at <= ? OR revoked_at <= ?", args: []any{c.ended, c.idle, c.ended},
+			child: &pruneChild{n: &r.refreshTokens, table: "refresh_tokens", key: "token_hash", parent: "session_id"}},
+		{n: &r.confirmations, table: "email_confirmations", key: "id", intKey: true,
+			cond: "expires_at <= ? OR used_at <= ?", args: []any{c.ended, c.ended}},
+		{n: &r.resets, table: "password_resets", key: "id", intKey: true,
+			cond: "expires_at <= ? OR used_at <= ?", args: []any{c.ended, c.ended}},
+		{n: &r.throttles, table: "throttles", key: "bucket",
+			cond: "blocked_until <= ? AND window_start <= ?", args: []any{c.nowMS, c.windowMS}},
+	}
+	if !c.eventsEnd.IsZero() {
+		tables = append(tables, pruneTable{n: &r.events, table: "security_events", key: "id", intKey: true,
+			cond: "created_at < ?", args: []any{c.eventsEnd}})
+	}
+	for _, t := range tables {
+		if err := s.pruneTable(ctx, t, pause); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func (s *store) pruneTable(ctx context.Context, t pruneTable, pause func(context.Context, time.Duration) error) error {
+	var after any = ""
+	if t.intKey {
+		after = int64(0)
+	}
+	del := t.cond
+	if t.child != nil {
+		del = fmt.Sprintf("(%s) AND NOT EXISTS (SELECT 1 FROM %s WHERE %[2]s.%s = %s.%s)", del, t.child.table, t.child.parent, t.table, t.key)
+	}
+	for {
+		start := time.Now()
+		keys, err := s.deadKeys(ctx, t, after)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		if t.child != nil {
+			n, err := s.deleteChildren(ctx, t.child, keys)
+			*t.child.n += n
+			if err != nil {
+				return err
+			}
+		}
+		n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", t.table, t.key, marks(len(keys)), del),
+			append(slices.Clip(keys), t.args...)...)
+		*t.n += n
+		if err != nil {
+			return err
+		}
+		if len(keys) < pruneBatch {
+			return nil
+		}
+		after = keys[len(keys)-1]
+		if err := pause(ctx, time.Since(start)); err != nil {
+			return err
+		}
+	}
+}
+
+// deadKeys returns, in order, the keys above after of up to pruneBatch
+// rows of t whose cond holds. They are read outside any write, so that
+// SQLite's write lock is held only for the deletes, which check cond
+// again: a row a request changed since stays.
+func (s *store) deadKeys(ctx context.Context, t pruneTable, after any) ([]any, error) {
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.db.Statement.ConnPool.QueryContext(ctx, s.d.bind(fmt.Sprintf(
+		"SELECT %[2]s FROM %[1]s WHERE %[2]s > ? AND (%[3]s) ORDER BY %[2]s LIMIT %[4]d", t.table, t.key, t.cond, pruneBatch)),
+		append([]any{after}, t.args...)...)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	var keys []any
+	for rows.Next() {
+		var id int64
+		var str string
+		dest := any(&str)
+		if t.intKey {
+			dest = &id
+		}
+		if err := rows.Scan(dest); err != nil {
+			_ = rows.Close() // the scan error is the one to report
+			return nil, dbError(err)
+		}
+		if t.intKey {
+			keys = append(keys, id)
+		} else {
+			keys = append(keys, str)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, dbError(err)
+	}
+	return keys, nil
+}
+
+// deleteChildren deletes the rows of c whose parent is one of parents,
+// pruneBatch rows at a time, and returns how many went. MySQL allows
+// neither LIMIT in a subquery nor a subquery on the table being deleted
+// from, but has DELETE ... LIMIT; the others have the subquery.
+func (s *store) deleteChildren(ctx context.Context, c *pruneChild, parents []any) (int64, error) {
+	q := fmt.Sprintf("DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s IN (%[4]s) LIMIT %[5]d)",
+		c.table, c.key, c.parent, marks(len(parents)), pruneBatch)
+	if s.d.name == dialectMySQL {
+		q = fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) LIMIT %d", c.table, c.parent, marks(len(parents)), pruneBatch)
+	}
+	var total int64
+	for {
+		n, err := s.exec(ctx, q, parents...)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+}
+
+// marks returns n comma-separated ? placeholders.
+func marks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
