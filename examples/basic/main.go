@@ -164,12 +164,15 @@ func smtpMailer() (authgin.Mailer, error) {
 	return m, nil
 }
 
-// openDB opens DATABASE_URL: a postgres:// URL selects PostgreSQL; a plain
-// path or a sqlite: / file: URL is a SQLite file.
+// openDB opens DATABASE_URL: a postgres:// URL selects PostgreSQL, a
+// mysql:// URL MySQL or MariaDB; a plain path or a sqlite: / file: URL is a
+// SQLite file.
 func openDB(url string) (*gorm.DB, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
 		return authgin.OpenPostgres(url)
+	case strings.HasPrefix(url, "mysql://"):
+		return authgin.OpenMySQL(url)
 	case strings.HasPrefix(url, "sqlite://"):
 		return authgin.OpenSQLite(strings.TrimPrefix(url, "sqlite://"))
 	case strings.HasPrefix(url, "sqlite:"):
