@@ -79,9 +79,7 @@ func codeBlocks(s, lang string) []string {
 func TestREADMEListsSchema(t *testing.T) {
 	section := docSection(t, "docs/scaling.md", "## Database schema")
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		if err := migrateSchema(t.Context(), db); err != nil {
-			t.Fatal(err)
-		}
+		migratedStore(t, db)
 		tables, err := db.Migrator().GetTables()
 		if err != nil {
 			t.Fatal(err)

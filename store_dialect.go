@@ -146,10 +146,6 @@ func (d *dialect) check(ctx context.Context, s *store) error {
 	return nil
 }
 
-// sqliteTimeFormat is how both SQLite drivers store times when set up
-// right; SQLite compares times as this text.
-const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
-
 func checkSQLite(ctx context.Context, s *store) error {
 	// journal_mode=WAL lasts in the database file: setting it once is enough.
 	var mode string
@@ -163,6 +159,8 @@ func checkSQLite(ctx context.Context, s *store) error {
 	if _, err := s.scanRow(ctx, "PRAGMA foreign_keys", nil, &fk); err != nil {
 		return fmt.Errorf("authgin: SQLite: %w", err)
 	}
+	// Times must go in as SQLite's own text ("2006-01-02 15:04:05.999-07:00"),
+	// which it compares in time order.
 	var stored string
 	if _, err := s.scanRow(ctx, "SELECT CAST(? AS TEXT)", []any{time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.UTC)}, &stored); err != nil {
 		return fmt.Errorf("authgin: SQLite: %w", err)
