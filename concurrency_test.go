@@ -144,7 +144,7 @@ func TestConcurrentFailedLoginsCount(t *testing.T) {
 				t.Errorf("login %d: %d %v, want 401 invalid_credentials", i, s, bodies[i])
 			}
 		}
-		var th Throttle
+		var th throttleRow
 		if err := db.Where("bucket = ?", "login:ip:127.0.0.1").First(&th).Error; err != nil {
 			t.Fatal(err)
 		}

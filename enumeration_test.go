@@ -41,7 +41,7 @@ func observable(r *response) string {
 // when there is none yet).
 func ipCount(t *testing.T, db *gorm.DB, prefix string) int64 {
 	t.Helper()
-	var rows []Throttle
+	var rows []throttleRow
 	if err := db.Where("bucket LIKE ?", prefix+"%").Find(&rows).Error; err != nil || len(rows) > 1 {
 		t.Fatalf("counters %+v, %v", rows, err)
 	}
@@ -59,7 +59,7 @@ func TestEnumerationLogin(t *testing.T) {
 		// per-name counters the unknown and the known name leave behind.
 		for _, pair := range [][2]string{{"nobodyhere", "knownuser"}, {"nobody@example.com", "known@example.com"}} {
 			var obs [2]string
-			var rows [2][]Throttle
+			var rows [2][]throttleRow
 			for i, login := range pair {
 				before := ipCount(t, db, "login:ip:")
 				r := e.client().post("/login", map[string]string{"login": login, "password": "wrong password"})
@@ -67,12 +67,12 @@ func TestEnumerationLogin(t *testing.T) {
 				if after := ipCount(t, db, "login:ip:"); after != before+1 {
 					t.Fatalf("%s: per-IP count %d -> %d", login, before, after)
 				}
-				var acct Throttle
+				var acct throttleRow
 				if err := db.Where("bucket = ?", parseLogin(login).throttleKey()).First(&acct).Error; err != nil {
 					t.Fatal(err)
 				}
 				acct.Key = ""
-				rows[i] = []Throttle{acct}
+				rows[i] = []throttleRow{acct}
 			}
 			if obs[0] != obs[1] {
 				t.Fatalf("unknown %q vs wrong password %q:\n%s\n----\n%s", pair[0], pair[1], obs[0], obs[1])
@@ -90,7 +90,7 @@ func TestEnumerationForgotPassword(t *testing.T) {
 		e.client().register("known@example.com", "knownuser", "correct horse battery")
 		e.mail.wait(t, 1)
 		var obs [2]string
-		var rows [2][]Throttle
+		var rows [2][]throttleRow
 		for i, email := range []string{"nobody@example.com", "known@example.com"} {
 			before := ipCount(t, db, "reset:ip:")
 			r := e.client().post("/forgot_password", map[string]string{"email": email})
@@ -98,12 +98,12 @@ func TestEnumerationForgotPassword(t *testing.T) {
 			if after := ipCount(t, db, "reset:ip:"); after != before+1 {
 				t.Fatalf("%s: per-IP count %d -> %d", email, before, after)
 			}
-			var addr Throttle
+			var addr throttleRow
 			if err := db.Where("bucket = ?", "reset:email:"+hashOpaque(email)).First(&addr).Error; err != nil {
 				t.Fatal(err)
 			}
 			addr.Key = ""
-			rows[i] = []Throttle{addr}
+			rows[i] = []throttleRow{addr}
 		}
 		if obs[0] != obs[1] {
 			t.Fatalf("unknown vs known email:\n%s\n----\n%s", obs[0], obs[1])

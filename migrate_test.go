@@ -66,7 +66,7 @@ func TestSkipMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer a.Close(context.Background())
-		if db.Migrator().HasTable(&Account{}) || db.Migrator().HasTable(&Throttle{}) {
+		if db.Migrator().HasTable(&Account{}) || db.Migrator().HasTable(&throttleRow{}) {
 			t.Fatal("SkipMigration created tables")
 		}
 	})

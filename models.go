@@ -1,5 +1,10 @@
 package authgin
 
+// The GORM models of every table. Two are exported because users meet
+// them: Account, which the Service returns (and apps may query in their
+// own code), and SecurityEvent, the entries of GET /events. The others are
+// storage rows only the store reads.
+
 import (
 	"database/sql/driver"
 	"encoding/json"
@@ -8,7 +13,8 @@ import (
 	"time"
 )
 
-// Account is a stored user (table "users").
+// Account is a stored user (table "users"). Service calls return it;
+// handlers answer with its public or private view, never the whole row.
 type Account struct {
 	ID          int64  `gorm:"primaryKey"`
 	Email       string `gorm:"size:320;not null"`
@@ -69,9 +75,9 @@ func (p *Permissions) Scan(src any) error {
 	return nil
 }
 
-// Session is one login: the family of refresh tokens that rotation issues
+// session is one login: the family of refresh tokens that rotation issues
 // (table "sessions"). Its ID is the sid claim of access tokens.
-type Session struct {
+type session struct {
 	ID         string    `gorm:"primaryKey;size:43"`
 	UserID     int64     `gorm:"not null;index"`
 	CreatedAt  time.Time `gorm:"not null"`
@@ -83,9 +89,9 @@ type Session struct {
 	RevokedAt *time.Time
 }
 
-// RefreshToken is one refresh token of a session, stored as the SHA-256 of
+// refreshToken is one refresh token of a session, stored as the SHA-256 of
 // the opaque token (table "refresh_tokens").
-type RefreshToken struct {
+type refreshToken struct {
 	TokenHash string    `gorm:"primaryKey;size:64"` // hex SHA-256
 	SessionID string    `gorm:"size:43;not null;index"`
 	UserID    int64     `gorm:"not null;index"`
@@ -94,8 +100,8 @@ type RefreshToken struct {
 	ConsumedAt *time.Time
 }
 
-// EmailConfirmation is an outstanding email confirmation token.
-type EmailConfirmation struct {
+// emailConfirmation is an outstanding email confirmation token.
+type emailConfirmation struct {
 	ID        int64     `gorm:"primaryKey"`
 	UserID    int64     `gorm:"not null;index"`
 	Email     string    `gorm:"size:320;not null"`
@@ -105,8 +111,8 @@ type EmailConfirmation struct {
 	UsedAt    *time.Time
 }
 
-// PasswordReset is an outstanding password reset token.
-type PasswordReset struct {
+// passwordReset is an outstanding password reset token.
+type passwordReset struct {
 	ID        int64     `gorm:"primaryKey"`
 	UserID    int64     `gorm:"not null;index"`
 	TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
@@ -115,19 +121,21 @@ type PasswordReset struct {
 	UsedAt    *time.Time
 }
 
-// Throttle is one rate-limit counter: Count events since WindowStart, and
+// throttleRow is one rate-limit counter: Count events since WindowStart, and
 // a lockout until BlockedUntil once the limit was reached. Times are Unix
 // milliseconds so that the atomic upsert compares numbers on every backend.
-type Throttle struct {
+type throttleRow struct {
 	Key          string `gorm:"primaryKey;column:bucket;size:255"`
 	WindowStart  int64  `gorm:"not null"`
 	Count        int64  `gorm:"not null"`
 	BlockedUntil int64  `gorm:"not null;default:0"`
 }
 
-// Blackout is the global "every token issued before Cutoff is invalid"
+func (throttleRow) TableName() string { return "throttles" }
+
+// blackoutRow is the global "every token issued before Cutoff is invalid"
 // (table "blackouts", at most one row, ID 1), set by POST /blackout.
-type Blackout struct {
+type blackoutRow struct {
 	ID int `gorm:"primaryKey;autoIncrement:false"`
 	// CutoffMS is the cutoff in Unix milliseconds.
 	CutoffMS int64 `gorm:"not null"`
@@ -135,7 +143,26 @@ type Blackout struct {
 	SetBy int64 `gorm:"not null;default:0"`
 }
 
+func (blackoutRow) TableName() string { return "blackouts" }
+
+// SecurityEvent is one entry of a user's security log (table
+// "security_events"): logins, logouts, refresh-token reuse, password and
+// username changes and admin actions. It never holds a secret.
+type SecurityEvent struct {
+	ID     int64  `gorm:"primaryKey" json:"id"`
+	UserID int64  `gorm:"not null;index:idx_security_events_user,priority:1" json:"userId"`
+	Event  string `gorm:"size:32;not null;index:idx_security_events_kind,priority:1" json:"event"`
+	// ActorID is the admin who acted on the user; zero when the user acted.
+	ActorID   int64  `gorm:"not null;default:0" json:"actorId,omitempty"`
+	SessionID string `gorm:"size:43;not null;default:''" json:"sessionId,omitempty"`
+	IP        string `gorm:"size:64;not null;default:''" json:"ip"`
+	UserAgent string `gorm:"size:512;not null;default:''" json:"userAgent"`
+	// Detail is short, non-secret context, e.g. "old -> new" for a username.
+	Detail    string    `gorm:"size:255;not null;default:''" json:"detail,omitempty"`
+	CreatedAt time.Time `gorm:"not null;index:idx_security_events_user,priority:2;index:idx_security_events_kind,priority:2" json:"createdAt"`
+}
+
 // models lists every table the plugin migrates.
 func models() []any {
-	return []any{&Account{}, &Session{}, &RefreshToken{}, &EmailConfirmation{}, &PasswordReset{}, &Throttle{}, &SecurityEvent{}, &Blackout{}}
+	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}}
 }

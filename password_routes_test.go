@@ -98,7 +98,7 @@ func TestPasswordRoutesEndToEnd(t *testing.T) {
 		wantStatus(t, anon.post("/password/"+token, pwBody("new staple battery", "new staple battery")), 200)
 		// Revoked sessions keep no live refresh token (the family invariant).
 		var live int64
-		e.db.Model(&RefreshToken{}).Joins("JOIN users ON users.id = refresh_tokens.user_id").
+		e.db.Model(&refreshToken{}).Joins("JOIN users ON users.id = refresh_tokens.user_id").
 			Where("users.username_key = ? AND refresh_tokens.consumed_at IS NULL", "zoe").Count(&live)
 		if live != 0 {
 			t.Errorf("%d refresh tokens still live after the reset", live)
@@ -197,7 +197,7 @@ func TestForgotPasswordMailFailure(t *testing.T) {
 			t.Errorf("mail failure not logged:\n%s", l)
 		}
 		var live int64
-		e.db.Model(&PasswordReset{}).Where("used_at IS NULL").Count(&live)
+		e.db.Model(&passwordReset{}).Where("used_at IS NULL").Count(&live)
 		if live != 0 {
 			t.Errorf("%d undelivered reset tokens still work", live)
 		}
@@ -225,7 +225,7 @@ func TestResetPasswordTokens(t *testing.T) {
 		if first == second || len(second) != 43 {
 			t.Fatalf("tokens %q %q", first, second)
 		}
-		var rows []PasswordReset
+		var rows []passwordReset
 		e.db.Find(&rows)
 		for _, r := range rows {
 			if r.TokenHash == first || r.TokenHash == second || r.TokenHash != hashOpaque(first) && r.TokenHash != hashOpaque(second) {

@@ -83,7 +83,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		st:     st,
 		tokens: toks,
 		hasher: hasher,
-		logins: newGroupCommit(st, hasher.queued),
+		logins: newGroupCommit(st, hasher.queued, nil),
 		limits: newThrottler(st, o.Now),
 		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
 		mails:  mails,
@@ -129,7 +129,15 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.POST("/confirm", h.confirmOrRequest)
 	g.POST("/confirm/:token", h.confirmEmail)
 	g.POST("/:id/change_username", user, h.changeUsername)
-	h.mountPassword(g, user)
+
+	// Passwords.
+	g.POST("/forgot_password", h.forgotPassword)
+	g.GET("/password", user, h.passwordStatus)
+	// With a "token" in the body: reset (keeps the token out of access
+	// logs); otherwise (authenticated): set a first password.
+	g.POST("/password", h.resetOrSetPassword)
+	g.POST("/password/:token", h.resetPassword)
+	g.PUT("/password", user, h.changePassword)
 
 	// Sessions and the security log.
 	g.GET("/sessions", user, h.sessions)

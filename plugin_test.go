@@ -265,7 +265,7 @@ func TestLoginThrottle(t *testing.T) {
 		e.clock.Advance(31 * time.Second)
 		wantStatus(t, c.post("/login", map[string]string{"login": "hal", "password": "correct horse battery"}), 200)
 		// The count lives in the database.
-		var th Throttle
+		var th throttleRow
 		if err := db.Where("bucket = ?", "login:ip:127.0.0.1").First(&th).Error; err != nil || th.Count != 1 {
 			t.Fatalf("throttle row %+v, %v", th, err)
 		}
@@ -345,19 +345,19 @@ func TestLoginWritesAtomically(t *testing.T) {
 		// A trigger refuses the login event.
 		refuseInserts(t, db, "security_events", "NEW.event = 'login'")
 		var sessions int64
-		db.Model(&Session{}).Where("user_id = ?", id).Count(&sessions)
+		db.Model(&session{}).Where("user_id = ?", id).Count(&sessions)
 		lastLogin := e.account("lou").LastLoginAt
 
 		wantStatus(t, e.client().post("/login", map[string]string{"login": "lou", "password": "correct horse battery"}), 500)
 		var n int64
-		if db.Model(&Session{}).Where("user_id = ?", id).Count(&n); n != sessions {
+		if db.Model(&session{}).Where("user_id = ?", id).Count(&n); n != sessions {
 			t.Errorf("%d sessions after the failed login, want %d", n, sessions)
 		}
 		if a := e.account("lou"); (a.LastLoginAt == nil) != (lastLogin == nil) || lastLogin != nil && !a.LastLoginAt.Equal(*lastLogin) {
 			t.Errorf("last login moved by a failed login: %v, was %v", a.LastLoginAt, lastLogin)
 		}
 		// The failure before stays counted; the try that failed is taken back.
-		var backoff Throttle
+		var backoff throttleRow
 		if err := db.Where("bucket = ?", parseLogin("lou").throttleKey()).First(&backoff).Error; err != nil || backoff.Count != 1 {
 			t.Errorf("backoff counter = %+v, %v; want the one failure", backoff, err)
 		}
@@ -373,7 +373,7 @@ func TestLoginAdmitFailure(t *testing.T) {
 		e := newEnv(t, db)
 		e.client().register("ada@example.com", "ada", "correct horse battery")
 		counts := func() (ip, account int64) {
-			var rows []Throttle
+			var rows []throttleRow
 			db.Where("bucket LIKE ?", "login:%").Find(&rows)
 			for _, r := range rows {
 				if strings.HasPrefix(r.Key, "login:ip:") {
@@ -438,7 +438,7 @@ func TestLogout(t *testing.T) {
 		replay := e.client()
 		replay.hdr.Set("Cookie", "refresh_token="+refresh)
 		wantError(t, replay.post("/token/refresh", nil), 401, "invalid_token", "")
-		var s Session
+		var s session
 		db.First(&s)
 		if s.RevokedAt == nil {
 			t.Fatal("session not revoked")
@@ -578,7 +578,7 @@ func TestConfirm(t *testing.T) {
 		if strings.Contains(e.logs.String(), third) {
 			t.Fatal("a confirmation token reached the log")
 		}
-		var ec EmailConfirmation
+		var ec emailConfirmation
 		db.Where("used_at IS NOT NULL").First(&ec)
 		if ec.TokenHash == third || len(ec.TokenHash) != 64 {
 			t.Fatal("token not stored hashed")

@@ -33,9 +33,6 @@ type Service struct {
 	// caches strict-mode session checks (nil: no cache).
 	blackout *blackoutCache
 	strict   *strictCache
-	// beforeRotate, set only by tests, runs between reading a refresh token
-	// and consuming it, to stage races deterministically.
-	beforeRotate func()
 }
 
 // Client describes where a request came from.
@@ -355,7 +352,7 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 	if err != nil {
 		return Tokens{}, err
 	}
-	sess := &Session{
+	sess := &session{
 		ID: sid, UserID: acct.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
 		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512),
 	}

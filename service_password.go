@@ -60,7 +60,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, cl Client) e
 	if err != nil {
 		return err
 	}
-	reset := &PasswordReset{UserID: acct.ID, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ResetTTL)}
+	reset := &passwordReset{UserID: acct.ID, TokenHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.o.ResetTTL)}
 	err = s.st.insertReset(ctx, reset)
 	if err == nil {
 		var m Message

@@ -10,7 +10,7 @@ import (
 )
 
 // insertSession stores a new session with its first refresh token (hash).
-func (s *store) insertSession(ctx context.Context, sess *Session, refreshHash string) error {
+func (s *store) insertSession(ctx context.Context, sess *session, refreshHash string) error {
 	if _, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent)
 VALUES (?, ?, ?, ?, ?, ?, ?)`, sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent); err != nil {
 		return err
@@ -39,7 +39,7 @@ const (
 // revocation of its family. The consumption is a compare-and-set, so of
 // concurrent rotations of one token exactly one wins; nothing changes
 // unless it does.
-func (s *store) rotateRefresh(ctx context.Context, sess *Session, hash, successorHash string, now time.Time) (rotation, error) {
+func (s *store) rotateRefresh(ctx context.Context, sess *session, hash, successorHash string, now time.Time) (rotation, error) {
 	result := rotated
 	err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
 		live, err := tx.touchSession(ctx, sess.ID, now)
@@ -80,8 +80,8 @@ func (s *store) touchSession(ctx context.Context, sid string, now time.Time) (bo
 
 // sessionByRefresh loads the refresh token with hash and its session; nil
 // when either does not exist.
-func (s *store) sessionByRefresh(ctx context.Context, hash string) (*RefreshToken, *Session, error) {
-	rt, sess := &RefreshToken{}, &Session{}
+func (s *store) sessionByRefresh(ctx context.Context, hash string) (*refreshToken, *session, error) {
+	rt, sess := &refreshToken{}, &session{}
 	found, err := s.scanRow(ctx, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
   s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at
 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`, []any{hash},
@@ -93,7 +93,7 @@ FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash 
 }
 
 // scanDest is where a row of a refresh token and its session scans to.
-func (rt *RefreshToken) scanDest(sess *Session) []any {
+func (rt *refreshToken) scanDest(sess *session) []any {
 	return []any{&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
 		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt}
 }
@@ -102,8 +102,8 @@ func (rt *RefreshToken) scanDest(sess *Session) []any {
 // refresh token with hash, its session, the session's user and the
 // blackout cutoff (zero when none). rt is nil when the token, its session
 // or its user does not exist.
-func (s *store) refreshState(ctx context.Context, hash string) (rt *RefreshToken, sess *Session, acct *Account, cutoff int64, err error) {
-	rt, sess, acct = &RefreshToken{}, &Session{}, &Account{}
+func (s *store) refreshState(ctx context.Context, hash string) (rt *refreshToken, sess *session, acct *Account, cutoff int64, err error) {
+	rt, sess, acct = &refreshToken{}, &session{}, &Account{}
 	var cut sql.NullInt64
 	// The u. columns are accountColumns, for acct.scanDest.
 	found, err := s.scanRow(ctx, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
@@ -112,7 +112,7 @@ func (s *store) refreshState(ctx context.Context, hash string) (rt *RefreshToken
   u.created_at, u.updated_at, u.last_login_at,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id
-WHERE r.token_hash = ?`, []any{blackoutRow, hash},
+WHERE r.token_hash = ?`, []any{blackoutID, hash},
 		append(append(rt.scanDest(sess), acct.scanDest()...), &cut)...)
 	if err != nil || !found {
 		return nil, nil, nil, 0, err
@@ -122,7 +122,7 @@ WHERE r.token_hash = ?`, []any{blackoutRow, hash},
 
 // sessionState is what strict mode checks on every request.
 type sessionState struct {
-	Session  Session // user, expiry, last use and revocation only
+	session  session // user, expiry, last use and revocation only
 	Banned   bool
 	CutoffMS sql.NullInt64
 }
@@ -135,8 +135,8 @@ func (s *store) sessionState(ctx context.Context, sid string) (*sessionState, er
 	found, err := s.scanRow(ctx, `SELECT s.user_id, s.expires_at, s.last_used_at, s.revoked_at, u.banned,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.id = ?`, []any{blackoutRow, sid},
-		&st.Session.UserID, &st.Session.ExpiresAt, &st.Session.LastUsedAt, &st.Session.RevokedAt, &st.Banned, &st.CutoffMS)
+WHERE s.id = ?`, []any{blackoutID, sid},
+		&st.session.UserID, &st.session.ExpiresAt, &st.session.LastUsedAt, &st.session.RevokedAt, &st.Banned, &st.CutoffMS)
 	if err != nil || !found {
 		return nil, err
 	}
@@ -146,10 +146,10 @@ WHERE s.id = ?`, []any{blackoutRow, sid},
 // liveSessions loads up to limit sessions of a user that are neither
 // revoked, nor expired at now, nor idle since idleSince; most recently
 // used first.
-func (s *store) liveSessions(ctx context.Context, userID int64, now, idleSince time.Time, limit int) ([]Session, error) {
+func (s *store) liveSessions(ctx context.Context, userID int64, now, idleSince time.Time, limit int) ([]session, error) {
 	db, cancel := s.gorm(ctx)
 	defer cancel()
-	var rows []Session
+	var rows []session
 	err := db.Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?", userID, now, idleSince).
 		Order("last_used_at DESC").Order("id").Limit(limit).Find(&rows).Error
 	return rows, dbError(err)

@@ -24,8 +24,8 @@ func (s *store) retireConfirmations(ctx context.Context, userID int64, now time.
 }
 
 // confirmationByHash loads the confirmation token with hash; nil if none.
-func (s *store) confirmationByHash(ctx context.Context, hash string) (*EmailConfirmation, error) {
-	var ec EmailConfirmation
+func (s *store) confirmationByHash(ctx context.Context, hash string) (*emailConfirmation, error) {
+	var ec emailConfirmation
 	found, err := s.scanRow(ctx, "SELECT id, user_id, email, token_hash, created_at, expires_at, used_at FROM email_confirmations WHERE token_hash = ?",
 		[]any{hash}, &ec.ID, &ec.UserID, &ec.Email, &ec.TokenHash, &ec.CreatedAt, &ec.ExpiresAt, &ec.UsedAt)
 	if err != nil || !found {
@@ -42,7 +42,7 @@ func (s *store) useConfirmation(ctx context.Context, id int64, now time.Time) (b
 }
 
 // insertReset stores a password reset token and sets its ID.
-func (s *store) insertReset(ctx context.Context, r *PasswordReset) error {
+func (s *store) insertReset(ctx context.Context, r *passwordReset) error {
 	id, err := s.insertID(ctx, "INSERT INTO password_resets (user_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
 		r.UserID, r.TokenHash, r.CreatedAt, r.ExpiresAt)
 	if err != nil {
@@ -53,8 +53,8 @@ func (s *store) insertReset(ctx context.Context, r *PasswordReset) error {
 }
 
 // resetByHash loads the reset token with hash; nil if none.
-func (s *store) resetByHash(ctx context.Context, hash string) (*PasswordReset, error) {
-	var r PasswordReset
+func (s *store) resetByHash(ctx context.Context, hash string) (*passwordReset, error) {
+	var r passwordReset
 	found, err := s.scanRow(ctx, "SELECT id, user_id, token_hash, created_at, expires_at, used_at FROM password_resets WHERE token_hash = ?",
 		[]any{hash}, &r.ID, &r.UserID, &r.TokenHash, &r.CreatedAt, &r.ExpiresAt, &r.UsedAt)
 	if err != nil || !found {

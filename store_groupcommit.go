@@ -34,8 +34,8 @@ type groupCommit struct {
 	full   chan struct{} // a group of max is waiting
 	mu     sync.Mutex
 	queue  []*groupTx
-	// committing, set only by tests, learns each group's size.
-	committing func(n int)
+	// onGroup, when set, learns each group's size.
+	onGroup func(n int)
 }
 
 // Group commit's shape: how long a saturated server waits for a group, and
@@ -52,9 +52,9 @@ type groupTx struct {
 	done chan error // buffered: a committer never waits for its caller
 }
 
-func newGroupCommit(st *store, queued func() bool) *groupCommit {
+func newGroupCommit(st *store, queued func() bool, onGroup func(n int)) *groupCommit {
 	return &groupCommit{
-		st: st, on: st.d.groupCommit, queued: queued, linger: groupLinger, max: groupMax,
+		st: st, on: st.d.groupCommit, queued: queued, onGroup: onGroup, linger: groupLinger, max: groupMax,
 		turn: make(chan struct{}, 1), full: make(chan struct{}, 1),
 	}
 }
@@ -136,8 +136,8 @@ func (g *groupCommit) commitNext() {
 	}
 	g.queue = slices.Delete(g.queue, 0, n)
 	g.mu.Unlock()
-	if g.committing != nil {
-		g.committing(len(group))
+	if g.onGroup != nil {
+		g.onGroup(len(group))
 	}
 	switch len(group) {
 	case 0:

@@ -104,7 +104,7 @@ func (s *Service) Kick(ctx context.Context, actor User, id int64, cl Client) (in
 
 // Blackout returns the blackout cutoff; ErrBlackoutNotFound when none is
 // set.
-func (s *Service) Blackout(ctx context.Context) (time.Time, error) {
+func (s *Service) blackoutRow(ctx context.Context) (time.Time, error) {
 	c, err := s.st.blackoutCutoff(ctx)
 	if err != nil {
 		return time.Time{}, err

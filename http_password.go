@@ -6,18 +6,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// mountPassword registers authx's password routes on g; user is the
-// RequireUser middleware.
-func (h *handlers) mountPassword(g *gin.RouterGroup, user gin.HandlerFunc) {
-	g.POST("/forgot_password", h.forgotPassword)
-	g.GET("/password", user, h.passwordStatus)
-	// With a "token" in the body: reset (keeps the token out of access
-	// logs); otherwise (authenticated): set a first password.
-	g.POST("/password", h.resetOrSetPassword)
-	g.POST("/password/:token", h.resetPassword)
-	g.PUT("/password", user, h.changePassword)
-}
-
 // forgotPassword answers 200 with the same body whether or not the address
 // belongs to an account.
 func (h *handlers) forgotPassword(c *gin.Context) {

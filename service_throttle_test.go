@@ -110,7 +110,7 @@ func TestLoginAccountBackoff(t *testing.T) {
 		// about which names share an account): still in its delay.
 		wantStatus(t, c.post("/login", map[string]string{"login": "VIC@example.com", "password": pw}), 429)
 		// No address is stored in the throttle table.
-		var rows []Throttle
+		var rows []throttleRow
 		db.Find(&rows)
 		for _, r := range rows {
 			if strings.Contains(r.Key, "vic") || strings.Contains(r.Key, "nobody") {
@@ -152,7 +152,7 @@ func TestLoginAccountCap(t *testing.T) {
 		if maxWait != 900 {
 			t.Fatalf("largest delay %d s, want 900", maxWait)
 		}
-		var th Throttle
+		var th throttleRow
 		db.Where("bucket = ?", parseLogin("cap").throttleKey()).First(&th)
 		if th.Count != 100 {
 			t.Fatalf("count %d, want 100", th.Count)
@@ -345,7 +345,7 @@ func TestAttemptConcurrentNoDelay(t *testing.T) {
 				t.Fatalf("a try waits %v with %d of %d free tries used", w, n, l.Free)
 			}
 		}
-		var th Throttle
+		var th throttleRow
 		if err := db.Where("bucket = ?", "login:account:crowd").First(&th).Error; err != nil || th.Count != n {
 			t.Fatalf("count %d (%v), want %d", th.Count, err, n)
 		}

@@ -46,15 +46,15 @@ func (e *testEnv) withRefresh(token string) *client {
 func liveTokens(t *testing.T, db *gorm.DB, sid string) int64 {
 	t.Helper()
 	var n int64
-	if err := db.Model(&RefreshToken{}).Where("session_id = ? AND consumed_at IS NULL", sid).Count(&n).Error; err != nil {
+	if err := db.Model(&refreshToken{}).Where("session_id = ? AND consumed_at IS NULL", sid).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
-func sessionRow(t *testing.T, db *gorm.DB, sid string) Session {
+func sessionRow(t *testing.T, db *gorm.DB, sid string) session {
 	t.Helper()
-	var s Session
+	var s session
 	if err := db.Where("id = ?", sid).First(&s).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestRefreshRotation(t *testing.T) {
 		if n := liveTokens(t, db, sid); n != 1 {
 			t.Fatalf("%d live tokens after rotation", n)
 		}
-		var stored RefreshToken
+		var stored refreshToken
 		db.Where("token_hash = ?", hashOpaque(second)).First(&stored)
 		if stored.SessionID != sid || stored.ConsumedAt != nil {
 			t.Fatalf("successor row %+v", stored)
@@ -236,7 +236,7 @@ func TestRefreshConcurrentTabs(t *testing.T) {
 		if live := liveTokens(t, db, sid); live != 1 {
 			t.Fatalf("%d live tokens in the family, want 1", live)
 		}
-		var rt RefreshToken
+		var rt refreshToken
 		if err := db.Where("session_id = ? AND consumed_at IS NULL", sid).First(&rt).Error; err != nil || rt.TokenHash != hashOpaque(minted[0]) {
 			t.Fatalf("the live token is not the one handed out: %v", err)
 		}
@@ -284,20 +284,19 @@ func TestRefreshLostRace(t *testing.T) {
 		token := c.jarCookie(testBase, "refresh_token")
 		svc := e.auth.svc
 		ctx := context.Background()
-		var winner Tokens
-		var winnerErr error
-		svc.beforeRotate = func() {
-			svc.beforeRotate = nil // the winner itself runs unhindered
-			winner, winnerErr = svc.Refresh(ctx, token, Client{IP: "10.0.0.1"})
+		read, err := svc.readRefresh(ctx, hashOpaque(token))
+		if err != nil {
+			t.Fatal(err)
 		}
-		loser, err := svc.Refresh(ctx, token, Client{IP: "10.0.0.2"})
+		winner, winnerErr := svc.Refresh(ctx, token, Client{IP: "10.0.0.1"})
+		loser, err := svc.refresh(ctx, read, Client{IP: "10.0.0.2"})
 		if err != nil || winnerErr != nil {
 			t.Fatalf("loser %v, winner %v", err, winnerErr)
 		}
 		if winner.Refresh == "" || loser.Refresh != "" || loser.Access == "" {
 			t.Fatalf("winner minted %q, loser minted %q", winner.Refresh, loser.Refresh)
 		}
-		var live []RefreshToken
+		var live []refreshToken
 		db.Where("session_id = ? AND consumed_at IS NULL", sid).Find(&live)
 		if len(live) != 1 || live[0].TokenHash != hashOpaque(winner.Refresh) {
 			t.Fatalf("live tokens %+v", live)
@@ -323,12 +322,12 @@ func TestRefreshRevokedDuringRotation(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		svc := e.auth.svc
 		ctx := context.Background()
-		var replayErr error
-		svc.beforeRotate = func() {
-			svc.beforeRotate = nil
-			_, replayErr = svc.Refresh(ctx, stolen, Client{})
+		read, err := svc.readRefresh(ctx, hashOpaque(current))
+		if err != nil {
+			t.Fatal(err)
 		}
-		toks, err := svc.Refresh(ctx, current, Client{})
+		_, replayErr := svc.Refresh(ctx, stolen, Client{})
+		toks, err := svc.refresh(ctx, read, Client{})
 		if !errors.Is(err, ErrInvalidToken) || !errors.Is(replayErr, ErrInvalidToken) || toks.Refresh != "" {
 			t.Fatalf("legit %v %q, replay %v", err, toks.Refresh, replayErr)
 		}
@@ -530,7 +529,7 @@ func TestSessionRoutes(t *testing.T) {
 			t.Fatal("logout_all not recorded")
 		}
 		var live int64
-		db.Model(&RefreshToken{}).Where("user_id = ? AND consumed_at IS NULL", id).Count(&live)
+		db.Model(&refreshToken{}).Where("user_id = ? AND consumed_at IS NULL", id).Count(&live)
 		if live != 0 {
 			t.Fatalf("%d live refresh tokens after logout_all", live)
 		}

@@ -19,7 +19,7 @@ func newTestGroupCommit(t *testing.T, max int, queued *atomic.Bool) *groupCommit
 	t.Helper()
 	st := migratedStore(t, openTestDB(t, "sqlite"))
 	st.timeout = 5 * time.Second
-	g := newGroupCommit(st, queued.Load)
+	g := newGroupCommit(st, queued.Load, nil)
 	if !g.on {
 		t.Fatal("group commit is off on SQLite")
 	}
@@ -40,7 +40,7 @@ func insertBucket(bucket string, ran func(tx *store)) func(ctx context.Context, 
 func bucketCount(t *testing.T, g *groupCommit) int64 {
 	t.Helper()
 	var n int64
-	if err := g.st.db.Model(&Throttle{}).Count(&n).Error; err != nil {
+	if err := g.st.db.Model(&throttleRow{}).Count(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -149,7 +149,7 @@ func TestGroupCommitIsolatesFailure(t *testing.T) {
 		t.Errorf("the broken transaction: %v, want its own error", errs[1])
 	}
 	var buckets []string
-	if err := g.st.db.Model(&Throttle{}).Order("bucket").Pluck("bucket", &buckets).Error; err != nil {
+	if err := g.st.db.Model(&throttleRow{}).Order("bucket").Pluck("bucket", &buckets).Error; err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(buckets) != "[a c]" {
@@ -216,7 +216,7 @@ func TestGroupCommitCallerGivesUp(t *testing.T) {
 
 func TestGroupCommitOffOnPostgres(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
-		g := newGroupCommit(migratedStore(t, db), func() bool { return true })
+		g := newGroupCommit(migratedStore(t, db), func() bool { return true }, nil)
 		if want := db.Dialector.Name() == "sqlite"; g.on != want {
 			t.Errorf("group commit on = %v, want %v", g.on, want)
 		}
@@ -236,11 +236,11 @@ func TestLoginGroupCommit(t *testing.T) {
 		}
 		svc := e.auth.svc
 		var largest atomic.Int64
-		svc.logins.committing = func(n int) {
+		svc.logins = newGroupCommit(svc.st, svc.hasher.queued, func(n int) {
 			if int64(n) > largest.Load() {
 				largest.Store(int64(n))
 			}
-		}
+		})
 		svc.hasher.sem <- struct{}{}
 		var wg sync.WaitGroup
 		status := make(chan int, users*each)
@@ -271,9 +271,9 @@ func TestLoginGroupCommit(t *testing.T) {
 			}
 		}
 		var sessions, events, counters int64
-		db.Model(&Session{}).Count(&sessions)
+		db.Model(&session{}).Count(&sessions)
 		db.Model(&SecurityEvent{}).Where("event = ?", EventLogin).Count(&events)
-		db.Model(&Throttle{}).Where("bucket LIKE ?", "login:account:%").Count(&counters)
+		db.Model(&throttleRow{}).Where("bucket LIKE ?", "login:account:%").Count(&counters)
 		if sessions != users*(each+1) || events != users*each || counters != 0 {
 			t.Errorf("%d sessions, %d login events, %d backoff counters; want %d, %d, 0",
 				sessions, events, counters, users*(each+1), users*each)

@@ -3,25 +3,7 @@ package authgin
 import (
 	"context"
 	"strings"
-	"time"
 )
-
-// SecurityEvent is one entry of a user's security log (table
-// "security_events"): logins, logouts, refresh-token reuse, password and
-// username changes and admin actions. It never holds a secret.
-type SecurityEvent struct {
-	ID     int64  `gorm:"primaryKey" json:"id"`
-	UserID int64  `gorm:"not null;index:idx_security_events_user,priority:1" json:"userId"`
-	Event  string `gorm:"size:32;not null;index:idx_security_events_kind,priority:1" json:"event"`
-	// ActorID is the admin who acted on the user; zero when the user acted.
-	ActorID   int64  `gorm:"not null;default:0" json:"actorId,omitempty"`
-	SessionID string `gorm:"size:43;not null;default:''" json:"sessionId,omitempty"`
-	IP        string `gorm:"size:64;not null;default:''" json:"ip"`
-	UserAgent string `gorm:"size:512;not null;default:''" json:"userAgent"`
-	// Detail is short, non-secret context, e.g. "old -> new" for a username.
-	Detail    string    `gorm:"size:255;not null;default:''" json:"detail,omitempty"`
-	CreatedAt time.Time `gorm:"not null;index:idx_security_events_user,priority:2;index:idx_security_events_kind,priority:2" json:"createdAt"`
-}
 
 // The kinds of SecurityEvent.
 const (

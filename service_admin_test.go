@@ -545,7 +545,7 @@ func TestStrictMode(t *testing.T) {
 		// Session row past its idle timeout.
 		wantStatus(t, e.admin().do("DELETE", testBase+"/blackout", nil), 200)
 		wantStatus(t, bearer(access), 200)
-		db.Model(&Session{}).Where("user_id = ?", id).Update("last_used_at", e.clock.Now().Add(-8*24*time.Hour))
+		db.Model(&session{}).Where("user_id = ?", id).Update("last_used_at", e.clock.Now().Add(-8*24*time.Hour))
 		wantError(t, bearer(access), 401, "unauthorized", "")
 
 		// A deleted user.

@@ -32,13 +32,35 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 	if refresh == "" || len(refresh) > maxOpaqueLen {
 		return Tokens{}, ErrInvalidToken
 	}
-	hash := hashOpaque(refresh)
-	rt, sess, acct, cutoff, err := s.st.refreshState(ctx, hash)
+	r, err := s.readRefresh(ctx, hashOpaque(refresh))
 	if err != nil {
 		return Tokens{}, err
 	}
+	return s.refresh(ctx, r, cl)
+}
+
+// refreshRead is what a refresh reads before it decides: the token (by
+// hash), its session and user, and the blackout cutoff. rt is nil when the
+// token, its session or its user does not exist.
+type refreshRead struct {
+	hash   string
+	rt     *refreshToken
+	sess   *session
+	acct   *Account
+	cutoff int64
+}
+
+func (s *Service) readRefresh(ctx context.Context, hash string) (refreshRead, error) {
+	rt, sess, acct, cutoff, err := s.st.refreshState(ctx, hash)
+	return refreshRead{hash: hash, rt: rt, sess: sess, acct: acct, cutoff: cutoff}, err
+}
+
+// refresh decides on what readRefresh read, and rotates. Anything may have
+// changed since the read: rotation's compare-and-set finds out.
+func (s *Service) refresh(ctx context.Context, r refreshRead, cl Client) (Tokens, error) {
+	hash, rt, sess, acct := r.hash, r.rt, r.sess, r.acct
 	now := s.now()
-	if rt == nil || !s.sessionLive(sess, now) || beforeBlackout(sess.CreatedAt, cutoff) || acct.Banned {
+	if rt == nil || !s.sessionLive(sess, now) || beforeBlackout(sess.CreatedAt, r.cutoff) || acct.Banned {
 		return Tokens{}, ErrInvalidToken
 	}
 	if rt.ConsumedAt != nil {
@@ -57,9 +79,6 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 	successor, successorHash, err := newOpaqueToken()
 	if err != nil {
 		return Tokens{}, err
-	}
-	if s.beforeRotate != nil {
-		s.beforeRotate()
 	}
 	outcome, err := s.st.rotateRefresh(ctx, sess, hash, successorHash, now)
 	if err != nil {
@@ -92,7 +111,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, cl Client) (Token
 // refreshConsumed answers a token that rotation already replaced: within
 // the grace window with an access token only, after it by revoking the
 // session as stolen.
-func (s *Service) refreshConsumed(ctx context.Context, rt *RefreshToken, sess *Session, acct *Account, cl Client, now time.Time) (Tokens, error) {
+func (s *Service) refreshConsumed(ctx context.Context, rt *refreshToken, sess *session, acct *Account, cl Client, now time.Time) (Tokens, error) {
 	// A consumption time in the future (clocks of instances disagree) counts
 	// as within the window.
 	if now.Sub(*rt.ConsumedAt) <= s.o.RotationGrace {
@@ -135,7 +154,7 @@ func (s *Service) touchSession(ctx context.Context, sid string, now time.Time) e
 
 // sessionLive reports whether a session is neither revoked nor past its
 // absolute or idle expiry.
-func (s *Service) sessionLive(sess *Session, now time.Time) bool {
+func (s *Service) sessionLive(sess *session, now time.Time) bool {
 	return sess.RevokedAt == nil && now.Before(sess.ExpiresAt) && now.Before(sess.LastUsedAt.Add(s.o.RefreshIdleTTL))
 }
 
@@ -222,7 +241,7 @@ func (s *Service) verifySession(ctx context.Context, c *AccessClaims) error {
 	if err != nil {
 		return err
 	}
-	if st == nil || st.Session.UserID != c.ID || st.Banned || !s.sessionLive(&st.Session, now) {
+	if st == nil || st.session.UserID != c.ID || st.Banned || !s.sessionLive(&st.session, now) {
 		return ErrUnauthorized
 	}
 	if st.CutoffMS.Valid && issuedBeforeBlackout(c.IssuedAt, st.CutoffMS.Int64) {

@@ -57,7 +57,7 @@ func TestPrune(t *testing.T) {
 		wantStatus(t, e.client().post("/forgot_password", map[string]string{"email": "alice@example.com"}), 200)
 		reset := linkToken(t, e.mail.waitWith(t, 1, "reset_password").Text, "https://app.example/reset_password?token=")
 		events := countRows(t, db, &SecurityEvent{})
-		if countRows(t, db, &Throttle{}) == 0 || countRows(t, db, &PasswordReset{}) != 1 || events == 0 {
+		if countRows(t, db, &throttleRow{}) == 0 || countRows(t, db, &passwordReset{}) != 1 || events == 0 {
 			t.Fatal("the set-up left no throttle counter, reset token or event")
 		}
 
@@ -85,11 +85,11 @@ func TestPrune(t *testing.T) {
 
 		// A day later every counter's window (24 h at most) has passed.
 		e.clock.Advance(26 * time.Hour)
-		counters := countRows(t, db, &Throttle{})
+		counters := countRows(t, db, &throttleRow{})
 		if r, want := mustPrune(t, e), (PruneResult{Throttles: counters}); r != want {
 			t.Fatalf("after 28 h: pruned %+v, want %+v", r, want)
 		}
-		if n := countRows(t, db, &Throttle{}); n != 0 {
+		if n := countRows(t, db, &throttleRow{}); n != 0 {
 			t.Fatalf("%d counters left", n)
 		}
 
@@ -113,7 +113,7 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("after the idle week: pruned %+v, want 1 session and 2 refresh tokens", r)
 		}
 		sameAnswer(t, "refresh of the idle session", beforeRefresh, alice.post("/token/refresh", nil))
-		if n := countRows(t, db, &Session{}) + countRows(t, db, &RefreshToken{}); n != 0 {
+		if n := countRows(t, db, &session{}) + countRows(t, db, &refreshToken{}); n != 0 {
 			t.Fatalf("%d sessions and tokens left", n)
 		}
 		// Without EventRetention the security log is kept whole.
@@ -156,29 +156,29 @@ func TestPruneBatches(t *testing.T) {
 		now := e.clock.Now()
 		dayAgo := now.Add(-25 * time.Hour)
 		const dead = 2*pruneBatch + 3
-		var counters []Throttle
-		var sessions []Session
-		var tokens []RefreshToken
+		var counters []throttleRow
+		var sessions []session
+		var tokens []refreshToken
 		for i := range dead {
-			counters = append(counters, Throttle{Key: fmt.Sprintf("test:%d", i), WindowStart: dayAgo.UnixMilli(), Count: 3})
+			counters = append(counters, throttleRow{Key: fmt.Sprintf("test:%d", i), WindowStart: dayAgo.UnixMilli(), Count: 3})
 		}
 		for i := range pruneBatch + 7 {
 			sid := fmt.Sprintf("s%042d", i)
-			sessions = append(sessions, Session{ID: sid, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
-			tokens = append(tokens, RefreshToken{TokenHash: fmt.Sprintf("%064d", i), SessionID: sid, UserID: 1, CreatedAt: dayAgo})
+			sessions = append(sessions, session{ID: sid, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
+			tokens = append(tokens, refreshToken{TokenHash: fmt.Sprintf("%064d", i), SessionID: sid, UserID: 1, CreatedAt: dayAgo})
 		}
 		// A revoked session that was refreshed more often than a batch.
 		many := strings.Repeat("M", 43)
-		sessions = append(sessions, Session{ID: many, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
+		sessions = append(sessions, session{ID: many, UserID: 1, CreatedAt: dayAgo, LastUsedAt: dayAgo, ExpiresAt: now.Add(time.Hour), RevokedAt: &dayAgo})
 		for i := range 2*pruneBatch + 1 {
-			tokens = append(tokens, RefreshToken{TokenHash: fmt.Sprintf("m%063d", i), SessionID: many, UserID: 1, CreatedAt: dayAgo})
+			tokens = append(tokens, refreshToken{TokenHash: fmt.Sprintf("m%063d", i), SessionID: many, UserID: 1, CreatedAt: dayAgo})
 		}
 		// Kept: a lockout still running, a window still open, a live session.
 		counters = append(counters,
-			Throttle{Key: "test:locked", WindowStart: dayAgo.UnixMilli(), Count: 9, BlockedUntil: now.Add(time.Minute).UnixMilli()},
-			Throttle{Key: "test:open", WindowStart: now.Add(-time.Hour).UnixMilli(), Count: 1})
-		sessions = append(sessions, Session{ID: strings.Repeat("L", 43), UserID: 1, CreatedAt: dayAgo, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)})
-		tokens = append(tokens, RefreshToken{TokenHash: strings.Repeat("f", 64), SessionID: strings.Repeat("L", 43), UserID: 1, CreatedAt: now})
+			throttleRow{Key: "test:locked", WindowStart: dayAgo.UnixMilli(), Count: 9, BlockedUntil: now.Add(time.Minute).UnixMilli()},
+			throttleRow{Key: "test:open", WindowStart: now.Add(-time.Hour).UnixMilli(), Count: 1})
+		sessions = append(sessions, session{ID: strings.Repeat("L", 43), UserID: 1, CreatedAt: dayAgo, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)})
+		tokens = append(tokens, refreshToken{TokenHash: strings.Repeat("f", 64), SessionID: strings.Repeat("L", 43), UserID: 1, CreatedAt: now})
 		for _, rows := range []any{counters, sessions, tokens} {
 			if err := db.CreateInBatches(rows, 200).Error; err != nil {
 				t.Fatal(err)
@@ -190,11 +190,11 @@ func TestPruneBatches(t *testing.T) {
 			t.Fatalf("pruned %+v, want %+v", r, want)
 		}
 		var keys []string
-		db.Model(&Throttle{}).Order("bucket").Pluck("bucket", &keys)
+		db.Model(&throttleRow{}).Order("bucket").Pluck("bucket", &keys)
 		if strings.Join(keys, ",") != "test:locked,test:open" {
 			t.Errorf("counters left: %v", keys)
 		}
-		if countRows(t, db, &Session{}) != 1 || countRows(t, db, &RefreshToken{}) != 1 {
+		if countRows(t, db, &session{}) != 1 || countRows(t, db, &refreshToken{}) != 1 {
 			t.Error("the live session or its token went")
 		}
 	})
@@ -206,7 +206,7 @@ func TestPrunerRuns(t *testing.T) {
 	e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.PruneInterval = -1 })
 	old := e.clock.Now().Add(-48 * time.Hour).UnixMilli()
 	add := func(key string) {
-		if err := e.db.Create(&Throttle{Key: key, WindowStart: old, Count: 1}).Error; err != nil {
+		if err := e.db.Create(&throttleRow{Key: key, WindowStart: old, Count: 1}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +215,7 @@ func TestPrunerRuns(t *testing.T) {
 	p.start()
 	waitGone := func() {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); countRows(t, e.db, &Throttle{}) > 0; {
+		for deadline := time.Now().Add(10 * time.Second); countRows(t, e.db, &throttleRow{}) > 0; {
 			if time.Now().After(deadline) {
 				t.Fatal("the pruner never deleted the dead counter")
 			}
@@ -233,7 +233,7 @@ func TestPrunerRuns(t *testing.T) {
 	}
 	add("test:after")
 	time.Sleep(50 * time.Millisecond)
-	if countRows(t, e.db, &Throttle{}) != 1 {
+	if countRows(t, e.db, &throttleRow{}) != 1 {
 		t.Error("the pruner ran after close")
 	}
 
@@ -241,7 +241,7 @@ func TestPrunerRuns(t *testing.T) {
 	off := newPruner(e.auth.Service(), 0, -1, e.auth.o.Logger)
 	off.start()
 	time.Sleep(50 * time.Millisecond)
-	if err := off.close(context.Background()); err != nil || countRows(t, e.db, &Throttle{}) != 1 {
+	if err := off.close(context.Background()); err != nil || countRows(t, e.db, &throttleRow{}) != 1 {
 		t.Errorf("a pruner with a negative interval ran (close: %v)", err)
 	}
 }
@@ -254,7 +254,7 @@ func TestPruneRacesHit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
 		old := e.clock.Now().Add(-48 * time.Hour).UnixMilli()
-		if err := db.Create(&Throttle{Key: "race", WindowStart: old, Count: 5}).Error; err != nil {
+		if err := db.Create(&throttleRow{Key: "race", WindowStart: old, Count: 5}).Error; err != nil {
 			t.Fatal(err)
 		}
 		svc := e.auth.Service()
@@ -295,7 +295,7 @@ func TestPruneRacesHit(t *testing.T) {
 		if err := <-pruned; err != nil {
 			t.Fatal(err)
 		}
-		var rows []Throttle
+		var rows []throttleRow
 		db.Where("bucket = ?", "race").Find(&rows)
 		if len(rows) != 1 || rows[0].Count != 1 {
 			t.Fatalf("the revived counter is %+v, want one row with count 1", rows)

@@ -60,7 +60,7 @@ func blackoutBody(t time.Time) gin.H {
 }
 
 func (h *handlers) getBlackout(c *gin.Context) {
-	t, err := h.svc.Blackout(c.Request.Context())
+	t, err := h.svc.blackoutRow(c.Request.Context())
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -60,7 +60,7 @@ func TestSpoofedForwardedFor(t *testing.T) {
 			t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 		}
 		var n int64
-		db.Model(&Throttle{}).Where("bucket LIKE ?", "login:ip:%").Count(&n)
+		db.Model(&throttleRow{}).Where("bucket LIKE ?", "login:ip:%").Count(&n)
 		if n != 1 {
 			t.Fatalf("%d per-IP counters, want 1 (the peer's)", n)
 		}
@@ -82,7 +82,7 @@ func TestSpoofedForwardedForTrustAll(t *testing.T) {
 			"X-Forwarded-For", ip), 401)
 	}
 	var n int64
-	e.db.Model(&Throttle{}).Where("bucket LIKE ?", "login:ip:%").Count(&n)
+	e.db.Model(&throttleRow{}).Where("bucket LIKE ?", "login:ip:%").Count(&n)
 	if n != 40 {
 		t.Fatalf("%d per-IP counters, want 40 (one per spoofed IP)", n)
 	}
@@ -97,7 +97,7 @@ func TestTrustedProxyList(t *testing.T) {
 	e := newProxyEnv(t, openTestDB(t, "sqlite"), func(r *gin.Engine) { r.SetTrustedProxies([]string{"127.0.0.1"}) })
 	c := e.client()
 	wantStatus(t, c.post("/login", map[string]string{"login": "x", "password": "wrong"}, "X-Forwarded-For", "192.0.2.5"), 401)
-	var th Throttle
+	var th throttleRow
 	if err := e.db.Where("bucket = ?", "login:ip:192.0.2.5").First(&th).Error; err != nil {
 		t.Fatalf("the proxy's client IP was not used: %v", err)
 	}

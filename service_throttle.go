@@ -292,7 +292,7 @@ func (s *Service) throttle(ctx context.Context, key string, l Limit) error {
 
 // throttleRefresh applies RefreshSession. A reuse past the grace window is
 // never throttled: it must revoke the session at once.
-func (s *Service) throttleRefresh(ctx context.Context, sess *Session) error {
+func (s *Service) throttleRefresh(ctx context.Context, sess *session) error {
 	return s.throttle(ctx, "refresh:session:"+sess.ID, s.o.Limits.RefreshSession)
 }
 
