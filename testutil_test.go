@@ -179,7 +179,7 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 		api.Handle(m, "/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
 		api.Handle(m, "/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
 	}
-	e.srv = httptest.NewTLSServer(r)
+	e.srv = httptest.NewTLSServer(validateOpenAPI(t, r))
 	t.Cleanup(func() {
 		e.srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -38,7 +38,7 @@ func TestExampleAdminBootstrap(t *testing.T) {
 		go func() { done <- run(ctx, slog.New(slog.NewTextHandler(&logs, nil))) }()
 
 		jar, _ := cookiejar.New(nil)
-		hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		hc := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: newOpenAPITransport(t)}
 		call := func(method, path string, body any) int {
 			t.Helper()
 			b, _ := json.Marshal(body)

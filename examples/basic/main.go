@@ -91,6 +91,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		}
 	}
 
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", authgin.OpenAPI()) })
+
 	api := r.Group("/api", auth.RequireUser())
 	api.GET("/me", func(c *gin.Context) {
 		u, _ := authgin.CurrentUser(c)

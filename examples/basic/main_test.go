@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgin/authgin"
 	"github.com/emersion/go-smtp"
 	"github.com/gin-gonic/gin"
 )
@@ -141,7 +142,7 @@ func TestExampleMailFlow(t *testing.T) {
 	}()
 
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: newOpenAPITransport(t)}
 	call := func(method, path string, body any, want int) {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -176,6 +177,15 @@ func TestExampleMailFlow(t *testing.T) {
 		"password1": "new staple battery", "password2": "new staple battery"}, 200)
 	call("POST", "/login", map[string]string{"login": "newcomer", "password": "correct horse battery"}, 401)
 	call("POST", "/login", map[string]string{"login": "nia@example.com", "password": "new staple battery"}, 200)
+	resp, err := hc.Get("http://" + addr + "/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(spec, authgin.OpenAPI()) {
+		t.Errorf("GET /openapi.yaml: %d, %d bytes; want the document", resp.StatusCode, len(spec))
+	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	if sink.rcpts[0] != "nia@example.com" || sink.rcpts[1] != "nia@example.com" {
