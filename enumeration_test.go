@@ -217,7 +217,7 @@ func benchService(b *testing.B) *Service {
 	}
 	b.Cleanup(func() { auth.Close(context.Background()) })
 	svc := auth.Service()
-	if _, _, err := svc.Register(context.Background(), RegisterInput{Email: "known@example.com", Username: "knownuser",
+	if _, _, err := svc.SignUp(context.Background(), RegisterInput{Email: "known@example.com", Username: "knownuser",
 		Password1: "correct horse battery", Password2: "correct horse battery"}, Client{IP: "192.0.2.1"}); err != nil {
 		b.Fatal(err)
 	}

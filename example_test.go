@@ -89,8 +89,9 @@ func ExampleService_Prune() {
 	defer auth.Close(context.Background())
 	svc := auth.Service()
 	ctx := context.Background()
-	_, _, err = svc.Register(ctx, authgin.RegisterInput{Email: "ann@example.com", Username: "ann",
+	_, _, err = svc.SignUp(ctx, authgin.RegisterInput{Email: "ann@example.com", Username: "ann",
 		Password1: "correct horse battery", Password2: "correct horse battery"}, authgin.Client{IP: "192.0.2.1"})
+
 	if err != nil {
 		log.Fatal(err)
 	}

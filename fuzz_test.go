@@ -110,7 +110,7 @@ func FuzzParseID(f *testing.F) {
 	// An admin, so that requests reach the id parsing of every admin route.
 	ctx := context.Background()
 	svc := auth.Service()
-	if _, _, err := svc.Register(ctx, RegisterInput{Email: "fuzz@example.com", Username: "fuzzadmin",
+	if _, _, err := svc.SignUp(ctx, RegisterInput{Email: "fuzz@example.com", Username: "fuzzadmin",
 		Password1: "correct horse battery", Password2: "correct horse battery"}, Client{IP: "192.0.2.1"}); err != nil {
 		f.Fatal(err)
 	}

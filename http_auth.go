@@ -89,7 +89,7 @@ func (h *handlers) register(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	acct, t, err := h.svc.Register(c.Request.Context(), in, clientOf(c))
+	acct, t, err := h.svc.SignUp(c.Request.Context(), in, clientOf(c))
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -79,14 +79,14 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	}
 	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
 	a.svc = &Service{
-		o:      &a.o,
-		st:     st,
-		tokens: toks,
-		hasher: hasher,
-		logins: newGroupCommit(st, hasher.queued, nil),
-		limits: newThrottler(st, o.Now),
-		outbox: newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
-		mails:  mails,
+		o:       &a.o,
+		st:      st,
+		tokens:  toks,
+		hasher:  hasher,
+		loginTx: newGroupCommit(st, hasher.queued, nil),
+		limits:  newThrottler(st, o.Now),
+		outbox:  newOutbox(o.Mailer, o.MailQueueSize, o.Logger),
+		mails:   mails,
 		captcha: &captchaVerifier{
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
 		},

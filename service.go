@@ -18,7 +18,7 @@ type Service struct {
 	st      *store
 	tokens  *tokens
 	hasher  *hasher
-	logins  *groupCommit // runs the logins' transactions
+	loginTx *groupCommit // runs logins' transactions (in groups on SQLite)
 	limits  *throttler
 	outbox  *outbox
 	mails   *mailComposer
@@ -68,9 +68,9 @@ type LoginInput struct {
 
 func (s *Service) now() time.Time { return s.o.Now().UTC() }
 
-// Register creates an unconfirmed account, logs it in and queues the
+// SignUp creates an unconfirmed account, logs it in and queues the
 // confirmation mail.
-func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*Account, Tokens, error) {
+func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Account, Tokens, error) {
 	if err := s.throttle(ctx, "register:ip:"+cl.IP, s.o.Limits.RegisterIP); err != nil {
 		return nil, Tokens{}, err
 	}
@@ -236,7 +236,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	var toks Tokens
 	// One transaction, one commit, for everything a login writes: the
 	// backoff reset, the login time, the session and its event.
-	err = s.logins.run(ctx, func(ctx context.Context, tx *store) error {
+	err = s.loginTx.run(ctx, func(ctx context.Context, tx *store) error {
 		if !s.o.Limits.LoginAccount.off() {
 			if err := s.limits.within(tx).reset(ctx, accountKey); err != nil {
 				return err
@@ -314,7 +314,7 @@ func parseLogin(login string) loginName {
 func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
 	var acct *Account
 	var refused error
-	err := s.logins.run(ctx, func(ctx context.Context, st *store) error {
+	err := s.loginTx.run(ctx, func(ctx context.Context, st *store) error {
 		var err error
 		acct, refused = nil, nil // when run again (groupCommit)
 		switch name.kind {

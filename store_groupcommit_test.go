@@ -236,7 +236,7 @@ func TestLoginGroupCommit(t *testing.T) {
 		}
 		svc := e.auth.svc
 		var largest atomic.Int64
-		svc.logins = newGroupCommit(svc.st, svc.hasher.queued, func(n int) {
+		svc.loginTx = newGroupCommit(svc.st, svc.hasher.queued, func(n int) {
 			if int64(n) > largest.Load() {
 				largest.Store(int64(n))
 			}
@@ -278,8 +278,8 @@ func TestLoginGroupCommit(t *testing.T) {
 			t.Errorf("%d sessions, %d login events, %d backoff counters; want %d, %d, 0",
 				sessions, events, counters, users*(each+1), users*each)
 		}
-		if grouped := largest.Load() > 1; grouped != svc.logins.on {
-			t.Errorf("largest group %d with group commit on = %v", largest.Load(), svc.logins.on)
+		if grouped := largest.Load() > 1; grouped != svc.loginTx.on {
+			t.Errorf("largest group %d with group commit on = %v", largest.Load(), svc.loginTx.on)
 		}
 	})
 }

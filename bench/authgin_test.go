@@ -84,9 +84,10 @@ func (a authginApp) tryRegister(name, password string) (string, error) {
 
 // signUp registers name through the service and returns its tokens.
 func (a authginApp) signUp(name, password string) (authgin.Tokens, error) {
-	_, toks, err := a.auth.Service().Register(context.Background(), authgin.RegisterInput{
+	_, toks, err := a.auth.Service().SignUp(context.Background(), authgin.RegisterInput{
 		Email: name + "@example.com", Username: name, Password1: password, Password2: password,
 	}, authgin.Client{IP: "127.0.0.1", UserAgent: "bench"})
+
 	if err != nil {
 		return authgin.Tokens{}, fmt.Errorf("register %s: %w", name, err)
 	}

@@ -149,10 +149,11 @@ func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(con
 		case "register/authgin":
 			ops[i] = func(ctx context.Context) error {
 				name := fb.name + "a" + strconv.FormatInt(fb.seq.Add(1), 10) + runID
-				_, _, err := svc.Register(ctx, authgin.RegisterInput{
+				_, _, err := svc.SignUp(ctx, authgin.RegisterInput{
 					Email: name + "@example.com", Username: name,
 					Password1: "correct horse battery staple", Password2: "correct horse battery staple",
 				}, cl)
+
 				return err
 			}
 		case "register/raw":
