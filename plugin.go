@@ -163,6 +163,10 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 // Service returns the plugin's operations as plain Go calls.
 func (a *Auth) Service() *Service { return a.svc }
 
+// Options returns the options in force: those given to Register with
+// every default filled in (cookie names, lifetimes, limits...).
+func (a *Auth) Options() Options { return a.o }
+
 // Close stops background work (queued mails are delivered first, a prune
 // in progress is cancelled) and waits for it until ctx ends. It also
 // unmaps the password hashing memory (19 MiB a hashing slot at the default
