@@ -1,4 +1,4 @@
-package authgin
+package argon2id
 
 import "syscall"
 

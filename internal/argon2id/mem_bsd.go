@@ -1,6 +1,6 @@
 //go:build darwin || freebsd
 
-package authgin
+package argon2id
 
 // hugePageSize aligns the block arrays as on Linux; the advice is Linux's.
 const hugePageSize = 2 << 20

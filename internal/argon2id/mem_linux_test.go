@@ -1,4 +1,4 @@
-package authgin
+package argon2id
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 // TestArgon2MemHugePages: the block array starts on a huge-page boundary
 // and its mapping carries the huge-page advice (VmFlags "hg").
 func TestArgon2MemHugePages(t *testing.T) {
-	m := newArgon2Mem(argon2Blocks(DefaultArgon2().Memory, 1))
+	m := newMemory(numBlocks(defaultMemory, defaultLanes))
 	defer m.free()
 	if m.mapped == nil {
 		t.Fatal("block array not mapped")

@@ -1,0 +1,48 @@
+// Package argon2id computes argon2id (RFC 9106, version 0x13) keys in
+// block arrays that are kept and reused from one hash to the next, with an
+// AVX2 compression function on amd64 (the purego build tag leaves only the
+// portable one). It gives the same keys as golang.org/x/crypto/argon2's
+// IDKey, which allocates, and has the runtime zero, its whole array on
+// every call. See README.md.
+package argon2id
+
+// Version is the argon2 version computed here, the v= field of a PHC string.
+const Version = 0x13
+
+// Memory is a block array for argon2id hashes, reused from one hash to the
+// next. Where the system allows, it is mapped outside the Go heap, so that
+// arrays held for a long time do not raise the collector's heap goal.
+//
+// A Memory is not safe for concurrent use: each hash needs one of its own.
+type Memory struct {
+	blocks []block
+	mapped []byte // the mapping blocks lies in, nil for a heap array
+}
+
+// NewMemory returns a block array for hashes of up to memory KiB in lanes
+// lanes (larger hashes still work, in a temporary array).
+func NewMemory(memory uint32, lanes uint8) *Memory {
+	return newMemory(numBlocks(memory, max(lanes, 1)))
+}
+
+// Key derives keyLen bytes from password and salt with argon2id, time
+// passes over memory KiB in lanes lanes: the same key as
+// argon2.IDKey(password, salt, time, memory, lanes, keyLen) of
+// golang.org/x/crypto/argon2. It works in m, or in a temporary array when
+// the parameters need more blocks than m holds.
+//
+// Key panics if time or lanes is 0 or keyLen is below 4 (RFC 9106's
+// minimum tag length).
+func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
+	if time < 1 || lanes < 1 || keyLen < 4 {
+		panic("argon2id: time and lanes must be at least 1 and keyLen at least 4")
+	}
+	mem := m.blocks
+	if n := numBlocks(memory, lanes); n > len(mem) {
+		mem = make([]block, n)
+	}
+	return deriveKey(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
+}
+
+// Free gives m's memory back to the system; m must not be used afterwards.
+func (m *Memory) Free() { m.free() }
