@@ -6,6 +6,8 @@
 // every call. See README.md.
 package argon2id
 
+import "runtime"
+
 // Version is the argon2 version computed here, the v= field of a PHC string.
 const Version = 0x13
 
@@ -29,7 +31,10 @@ func NewMemory(memory uint32, lanes uint8) *Memory {
 // passes over memory KiB in lanes lanes: the same key as
 // argon2.IDKey(password, salt, time, memory, lanes, keyLen) of
 // golang.org/x/crypto/argon2. It works in m, or in a temporary array when
-// the parameters need more blocks than m holds.
+// the parameters need more blocks than m holds, and zeroes the blocks it
+// used before it returns: they hold values derived from the password, which
+// would otherwise stay in memory until the next hash overwrites them, or,
+// in a released array, until whoever gets the memory next.
 //
 // Key panics if time or lanes is 0 or keyLen is below 4 (RFC 9106's
 // minimum tag length).
@@ -38,10 +43,28 @@ func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, ke
 		panic("argon2id: time and lanes must be at least 1 and keyLen at least 4")
 	}
 	mem := m.blocks
-	if n := numBlocks(memory, lanes); n > len(mem) {
+	n := numBlocks(memory, lanes)
+	if n > len(mem) {
 		mem = make([]block, n)
 	}
+	mem = mem[:n]
+	defer wipe(mem)
 	return deriveKey(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
+}
+
+// wipeChunk is how many blocks wipe zeroes between runtime.Gosched calls:
+// clearing memory runs in the runtime, where the goroutine cannot be
+// preempted, and the arrays of hashes within authgin's caps reach 1 GiB.
+const wipeChunk = 4 * yieldEvery
+
+// wipe zeroes mem.
+func wipe(mem []block) {
+	for len(mem) > wipeChunk {
+		clear(mem[:wipeChunk])
+		mem = mem[wipeChunk:]
+		runtime.Gosched()
+	}
+	clear(mem)
 }
 
 // Free gives m's memory back to the system; m must not be used afterwards.

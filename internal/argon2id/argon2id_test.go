@@ -2,6 +2,7 @@ package argon2id
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
@@ -58,4 +59,57 @@ func TestMemoryKeyPanics(t *testing.T) {
 			m.Key([]byte("pw"), []byte("saltsalt"), p.time, 64, p.lanes, p.keyLen)
 		}()
 	}
+}
+
+// TestKeyWipes: after Key, the blocks it used in m's own array are zero,
+// after hashes of its full size and smaller ones, and the others untouched.
+// The temporary array of a larger hash goes through the same wipe, checked
+// here over more blocks than one of its chunks.
+func TestKeyWipes(t *testing.T) {
+	m := NewMemory(256, 1)
+	defer m.Free()
+	salt := []byte("0123456789abcdef")
+	for _, p := range []struct {
+		time, memory uint32
+		lanes        uint8
+	}{{2, 256, 1}, {1, 100, 2}, {3, 32, 4}} {
+		fillGarbage(m.blocks) // what a hash that did not wipe would leave
+		garbage := slices.Clone(m.blocks)
+		m.Key([]byte("pass word"), salt, p.time, p.memory, p.lanes, 32)
+		n := numBlocks(p.memory, p.lanes)
+		if i := firstNonZero(m.blocks[:n]); i >= 0 {
+			t.Fatalf("%+v: block %d of the %d used is not zero after Key", p, i, n)
+		}
+		if !slices.Equal(m.blocks[n:], garbage[n:]) {
+			t.Fatalf("%+v: Key changed blocks beyond the %d it uses", p, n)
+		}
+	}
+
+	mem := make([]block, 5*wipeChunk/2) // wipe's chunked loop and its tail
+	fillGarbage(mem)
+	deriveKey(mem, []byte("pass word"), salt, nil, nil, 1, uint32(len(mem)), 1, 32)
+	wipe(mem)
+	if i := firstNonZero(mem); i >= 0 {
+		t.Fatalf("block %d of %d is not zero after wipe", i, len(mem))
+	}
+}
+
+// fillGarbage sets every word of mem to a non-zero value.
+func fillGarbage(mem []block) {
+	for i := range mem {
+		for j := range mem[i] {
+			mem[i][j] = uint64(i*131+j)*0x9e3779b97f4a7c15 | 1
+		}
+	}
+}
+
+// firstNonZero is the index of the first block of mem with a non-zero
+// word, or -1.
+func firstNonZero(mem []block) int {
+	for i := range mem {
+		if mem[i] != (block{}) {
+			return i
+		}
+	}
+	return -1
 }
