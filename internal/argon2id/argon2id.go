@@ -13,7 +13,9 @@ const Version = 0x13
 
 // Memory is a block array for argon2id hashes, reused from one hash to the
 // next. Where the system allows, it is mapped outside the Go heap, so that
-// arrays held for a long time do not raise the collector's heap goal.
+// arrays held for a long time do not raise the collector's heap goal, and
+// the mapping is kept out of core dumps (Linux, FreeBSD) and zeroed in
+// forked children (Linux).
 //
 // A Memory is not safe for concurrent use: each hash needs one of its own.
 type Memory struct {

@@ -8,13 +8,16 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestArgon2MemHugePages: the block array starts on a huge-page boundary
-// and its mapping carries the huge-page advice (VmFlags "hg").
-func TestArgon2MemHugePages(t *testing.T) {
-	m := newMemory(numBlocks(defaultMemory, defaultLanes))
-	defer m.free()
+// TestMemoryMapping: the block array starts on a huge-page boundary, and
+// its mapping carries the advice: huge pages (VmFlags "hg"), no core dump
+// ("dd") and wiped on fork ("wf", where the kernel has it).
+func TestMemoryMapping(t *testing.T) {
+	m := NewMemory(defaultMemory, defaultLanes)
+	defer m.Free()
 	if m.mapped == nil {
 		t.Fatal("block array not mapped")
 	}
@@ -26,9 +29,27 @@ func TestArgon2MemHugePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(" "+flags+" ", " hg ") {
-		t.Fatalf("mapping at %#x has VmFlags %q, want hg (MADV_HUGEPAGE)", addr, flags)
+	want := map[string]string{"hg": "MADV_HUGEPAGE", "dd": "MADV_DONTDUMP", "wf": "MADV_WIPEONFORK"}
+	if !wipeOnForkSupported(t) {
+		t.Log("this kernel has no MADV_WIPEONFORK")
+		delete(want, "wf")
 	}
+	for flag, advice := range want {
+		if !strings.Contains(" "+flags+" ", " "+flag+" ") {
+			t.Errorf("mapping at %#x has VmFlags %q, want %s (%s)", addr, flags, flag, advice)
+		}
+	}
+}
+
+// wipeOnForkSupported reports whether the kernel accepts MADV_WIPEONFORK
+// (Linux 4.14 on), on a scratch mapping.
+func wipeOnForkSupported(t *testing.T) bool {
+	b, err := unix.Mmap(-1, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	return unix.Madvise(b, unix.MADV_WIPEONFORK) != unix.EINVAL
 }
 
 // vmFlags returns the VmFlags line of the mapping holding addr in

@@ -3,8 +3,9 @@
 package argon2id
 
 import (
-	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // newMemory returns n blocks mapped outside the Go heap. Users keep these
@@ -17,13 +18,13 @@ func newMemory(n int) *Memory {
 	// Map one huge page more than needed so the blocks can start on a
 	// huge-page boundary; the unused head and tail are never touched, so
 	// they cost address space only.
-	b, err := syscall.Mmap(-1, 0, size+hugePageSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	b, err := unix.Mmap(-1, 0, size+hugePageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		return &Memory{blocks: make([]block, n)}
 	}
 	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))          // #nosec G103 -- the address only, to align
 	off := int((hugePageSize - start%hugePageSize) % hugePageSize) // #nosec G115 -- below hugePageSize
-	adviseHugePages(b[off : off+size])
+	advise(b, b[off:off+size])
 	// b[off:] is page-aligned, at least n KiB long and never moves: a valid
 	// array of n blocks of plain words.
 	blocks := unsafe.Slice((*block)(unsafe.Pointer(&b[off])), n) // #nosec G103 -- reinterpreting an anonymous mapping of at least n blocks
@@ -33,7 +34,7 @@ func newMemory(n int) *Memory {
 // free unmaps m; it must not be used afterwards.
 func (m *Memory) free() {
 	if m.mapped != nil {
-		_ = syscall.Munmap(m.mapped) // nothing to do if it fails: the mapping stays
+		_ = unix.Munmap(m.mapped) // nothing to do if it fails: the mapping stays
 		m.mapped, m.blocks = nil, nil
 	}
 }
