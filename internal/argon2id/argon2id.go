@@ -20,7 +20,8 @@ const Version = 0x13
 // A Memory is not safe for concurrent use: each hash needs one of its own.
 type Memory struct {
 	blocks []block
-	mapped []byte // the mapping blocks lies in, nil for a heap array
+	mapped []byte          // the mapping blocks lies in, nil for a heap array
+	unmap  runtime.Cleanup // unmaps mapped if m is dropped without Free
 }
 
 // NewMemory returns a block array for hashes of up to memory KiB in lanes
@@ -51,6 +52,7 @@ func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, ke
 	}
 	mem = mem[:n]
 	defer wipe(mem)
+	defer runtime.KeepAlive(m) // m's cleanup must not unmap mem during the hash
 	return deriveKey(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
 }
 
@@ -70,4 +72,5 @@ func wipe(mem []block) {
 }
 
 // Free gives m's memory back to the system; m must not be used afterwards.
+// A Memory that becomes unreachable without Free is freed by the collector.
 func (m *Memory) Free() { m.free() }

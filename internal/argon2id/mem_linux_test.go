@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -50,6 +52,38 @@ func wipeOnForkSupported(t *testing.T) bool {
 	}
 	defer unix.Munmap(b)
 	return unix.Madvise(b, unix.MADV_WIPEONFORK) != unix.EINVAL
+}
+
+// TestMemoryUnmapped: Free unmaps the block array, a second Free does
+// nothing, and a Memory dropped without Free is unmapped by the collector.
+func TestMemoryUnmapped(t *testing.T) {
+	mapped := func(addr uintptr) bool {
+		_, err := vmFlags(addr)
+		return err == nil
+	}
+	m := NewMemory(64, 1)
+	addr := uintptr(unsafe.Pointer(&m.blocks[0]))
+	m.Key([]byte("pw"), []byte("saltsalt"), 1, 64, 1, 32)
+	if !mapped(addr) {
+		t.Fatalf("no mapping at %#x", addr)
+	}
+	m.Free()
+	m.Free()
+	if mapped(addr) {
+		t.Fatalf("mapping at %#x still there after Free", addr)
+	}
+
+	addr = func() uintptr {
+		m := NewMemory(64, 1)
+		m.Key([]byte("pw"), []byte("saltsalt"), 1, 64, 1, 32)
+		return uintptr(unsafe.Pointer(&m.blocks[0]))
+	}()
+	for deadline := time.Now().Add(10 * time.Second); mapped(addr); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mapping at %#x still there after its Memory was dropped", addr)
+		}
+		runtime.GC()
+	}
 }
 
 // vmFlags returns the VmFlags line of the mapping holding addr in

@@ -3,6 +3,7 @@
 package argon2id
 
 import (
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,13 +29,21 @@ func newMemory(n int) *Memory {
 	// b[off:] is page-aligned, at least n KiB long and never moves: a valid
 	// array of n blocks of plain words.
 	blocks := unsafe.Slice((*block)(unsafe.Pointer(&b[off])), n) // #nosec G103 -- reinterpreting an anonymous mapping of at least n blocks
-	return &Memory{blocks: blocks, mapped: b}
+	m := &Memory{blocks: blocks, mapped: b}
+	m.unmap = runtime.AddCleanup(m, unmap, b)
+	return m
 }
 
 // free unmaps m; it must not be used afterwards.
 func (m *Memory) free() {
 	if m.mapped != nil {
-		_ = unix.Munmap(m.mapped) // nothing to do if it fails: the mapping stays
+		m.unmap.Stop()
+		unmap(m.mapped)
 		m.mapped, m.blocks = nil, nil
 	}
+}
+
+// unmap gives a mapping back to the system.
+func unmap(b []byte) {
+	_ = unix.Munmap(b) // nothing to do if it fails: the mapping stays
 }
