@@ -3,10 +3,16 @@
 // AVX2 compression function on amd64 (the purego build tag leaves only the
 // portable one). It gives the same keys as golang.org/x/crypto/argon2's
 // IDKey, which allocates, and has the runtime zero, its whole array on
-// every call. See README.md.
+// every call. Before its first hash the kernel checks itself against known
+// answers; if it fails, the package logs why (slog.Default) and hashes with
+// golang.org/x/crypto/argon2 instead. See README.md.
 package argon2id
 
-import "runtime"
+import (
+	"runtime"
+
+	"golang.org/x/crypto/argon2"
+)
 
 // Version is the argon2 version computed here, the v= field of a PHC string.
 const Version = 0x13
@@ -39,11 +45,18 @@ func NewMemory(memory uint32, lanes uint8) *Memory {
 // would otherwise stay in memory until the next hash overwrites them, or,
 // in a released array, until whoever gets the memory next.
 //
+// If the kernel failed its known-answer test, Key returns x/crypto's
+// IDKey, which neither uses m nor wipes the memory it allocates.
+//
 // Key panics if time or lanes is 0 or keyLen is below 4 (RFC 9106's
 // minimum tag length).
 func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
 	if time < 1 || lanes < 1 || keyLen < 4 {
 		panic("argon2id: time and lanes must be at least 1 and keyLen at least 4")
+	}
+	derive := kernel()
+	if derive == nil {
+		return argon2.IDKey(password, salt, time, memory, lanes, keyLen)
 	}
 	mem := m.blocks
 	n := numBlocks(memory, lanes)
@@ -53,7 +66,7 @@ func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, ke
 	mem = mem[:n]
 	defer wipe(mem)
 	defer runtime.KeepAlive(m) // m's cleanup must not unmap mem during the hash
-	return deriveKey(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
+	return derive(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
 }
 
 // wipeChunk is how many blocks wipe zeroes between runtime.Gosched calls:

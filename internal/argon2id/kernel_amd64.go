@@ -10,6 +10,14 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func compressAVX2(out, x, y, z *block, xor bool, next *nextRef)
 
+// kernelName names the G that compress runs, for logs.
+func kernelName() string {
+	if cpu.X86.HasAVX2 {
+		return "avx2"
+	}
+	return "go"
+}
+
 // compress is G: AVX2 where the processor has it, because G is where
 // argon2id spends its time, the portable code otherwise.
 func compress(out, x, y, z *block, xor bool, next *nextRef) {

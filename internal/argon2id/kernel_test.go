@@ -2,7 +2,6 @@ package argon2id
 
 import (
 	"bytes"
-	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 
@@ -13,21 +12,6 @@ import (
 func freshKey(password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
 	mem := make([]block, numBlocks(memory, lanes))
 	return deriveKey(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
-}
-
-// TestRFC9106 is the argon2id test vector of RFC 9106 section 5.3,
-// which uses a secret and associated data.
-func TestRFC9106(t *testing.T) {
-	password := bytes.Repeat([]byte{1}, 32)
-	salt := bytes.Repeat([]byte{2}, 16)
-	secret := bytes.Repeat([]byte{3}, 8)
-	data := bytes.Repeat([]byte{4}, 12)
-	mem := make([]block, numBlocks(32, 4))
-	got := hex.EncodeToString(deriveKey(mem, password, salt, secret, data, 3, 32, 4, 32))
-	const want = "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
-	if got != want {
-		t.Fatalf("tag = %s, want %s", got, want)
-	}
 }
 
 // TestMatchesXCrypto compares deriveKey with x/crypto's IDKey over
