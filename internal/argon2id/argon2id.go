@@ -25,9 +25,8 @@ const Version = 0x13
 //
 // A Memory is not safe for concurrent use: each hash needs one of its own.
 type Memory struct {
-	blocks []block
-	mapped []byte          // the mapping blocks lies in, nil for a heap array
-	unmap  runtime.Cleanup // unmaps mapped if m is dropped without Free
+	blocks  []block
+	mapping // where blocks lies outside the heap (mem_mmap.go)
 }
 
 // NewMemory returns a block array for hashes of up to memory KiB in lanes

@@ -9,6 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// mapping is the anonymous mapping a Memory's blocks lie in.
+type mapping struct {
+	mapped []byte          // nil for a heap array
+	unmap  runtime.Cleanup // unmaps mapped if the Memory is dropped without Free
+}
+
 // newMemory returns n blocks mapped outside the Go heap. Users keep these
 // arrays for a long time (authgin's hasher, one a hashing slot): in the
 // heap, those live blocks would raise the collector's heap goal by as much
@@ -29,7 +35,7 @@ func newMemory(n int) *Memory {
 	// b[off:] is page-aligned, at least n KiB long and never moves: a valid
 	// array of n blocks of plain words.
 	blocks := unsafe.Slice((*block)(unsafe.Pointer(&b[off])), n) // #nosec G103 -- reinterpreting an anonymous mapping of at least n blocks
-	m := &Memory{blocks: blocks, mapped: b}
+	m := &Memory{blocks: blocks, mapping: mapping{mapped: b}}
 	m.unmap = runtime.AddCleanup(m, unmap, b)
 	return m
 }
