@@ -63,8 +63,10 @@ func (m *Memory) Key(password, salt []byte, time, memory uint32, lanes uint8, ke
 		mem = make([]block, n)
 	}
 	mem = mem[:n]
-	defer wipe(mem)
-	defer runtime.KeepAlive(m) // m's cleanup must not unmap mem during the hash
+	defer func() {
+		wipe(mem)
+		runtime.KeepAlive(m) // m's cleanup must not unmap mem before the hash and the wipe are done
+	}()
 	return derive(mem, password, salt, nil, nil, time, memory, lanes, keyLen)
 }
 
