@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/authgin/authgin/internal/argon2id"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 )
@@ -89,12 +90,12 @@ type PasswordInfo struct {
 // a slot for at most queueTimeout and then get ErrOverloaded.
 //
 // Each slot works in a block array kept in mems and reused by the next hash
-// (argon2id.go): allocating, zeroing and collecting 19 MiB per hash cost
-// throughput and doubled the heap.
+// (internal/argon2id), rather than allocating, zeroing and collecting the
+// hash's memory every time.
 type hasher struct {
 	params       Argon2Params
 	sem          chan struct{}
-	mems         chan *argon2Mem // at most cap(sem) arrays, allocated on first use
+	mems         chan *argon2id.Memory // at most cap(sem) arrays, allocated on first use
 	queueTimeout time.Duration
 	waiting      atomic.Int64 // callers queued for a slot
 }
@@ -105,7 +106,7 @@ func newHasher(p Argon2Params, concurrency int, queueTimeout time.Duration) *has
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	h := &hasher{params: p, sem: make(chan struct{}, concurrency), mems: make(chan *argon2Mem, concurrency), queueTimeout: queueTimeout}
+	h := &hasher{params: p, sem: make(chan struct{}, concurrency), mems: make(chan *argon2id.Memory, concurrency), queueTimeout: queueTimeout}
 	// Give the arrays back to the system with the hasher (if Close did not).
 	// A hash in flight keeps h reachable, so by then every array is in the
 	// channel.
@@ -118,42 +119,31 @@ func newHasher(p Argon2Params, concurrency int, queueTimeout time.Duration) *has
 // and a hash after close maps a new one.
 func (h *hasher) close() { freeArgon2Mems(h.mems) }
 
-func freeArgon2Mems(mems chan *argon2Mem) {
+func freeArgon2Mems(mems chan *argon2id.Memory) {
 	for {
 		select {
 		case m := <-mems:
-			m.free()
+			m.Free()
 		default:
 			return
 		}
 	}
 }
 
-// argon2Mem is a block array for argon2id; mapped is set when it lives
-// outside the Go heap (argon2mem_mmap.go).
-type argon2Mem struct {
-	blocks []argon2Block
-	mapped []byte
-}
-
 // argon2id derives keyLen bytes from NFC(password) and salt with p's cost.
 // The caller holds a hashing slot. It works in a kept block array sized for
 // h's parameters; a stored hash with more memory than those (older, within
-// the caps) gets a temporary array of its own.
+// the caps) gets a temporary array of its own (argon2id.Memory.Key).
 func (h *hasher) argon2id(password string, salt []byte, p Argon2Params, keyLen uint32) []byte {
 	pw := []byte(norm.NFC.String(password))
-	need := argon2Blocks(p.Memory, p.Parallelism)
-	if need > argon2Blocks(h.params.Memory, h.params.Parallelism) {
-		return argon2idKey(make([]argon2Block, need), pw, salt, nil, nil, p.Iterations, p.Memory, p.Parallelism, keyLen)
-	}
-	var m *argon2Mem
+	var m *argon2id.Memory
 	select {
 	case m = <-h.mems:
 	default: // this slot's first hash
-		m = newArgon2Mem(argon2Blocks(h.params.Memory, h.params.Parallelism))
+		m = argon2id.NewMemory(h.params.Memory, h.params.Parallelism)
 	}
 	defer func() { h.mems <- m }() // never blocks: one array a slot, and the caller holds a slot
-	return argon2idKey(m.blocks[:need], pw, salt, nil, nil, p.Iterations, p.Memory, p.Parallelism, keyLen)
+	return m.Key(pw, salt, p.Iterations, p.Memory, p.Parallelism, keyLen)
 }
 
 // acquire takes a hashing slot. The caller must call the returned release.
@@ -205,7 +195,7 @@ func (h *hasher) hash(ctx context.Context, password string) (string, error) {
 func encodePHC(p Argon2Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2Version, p.Memory, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
+		argon2id.Version, p.Memory, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // verify reports whether password matches encoded, which is an argon2id PHC

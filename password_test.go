@@ -539,3 +539,69 @@ func TestHashPassword(t *testing.T) {
 		}
 	})
 }
+
+// TestHasherReusesMemory: the hasher keeps one block array a slot, and
+// still verifies hashes made (by x/crypto) with
+// smaller and larger memory, more lanes and other key lengths, before and
+// after its own hashes.
+func TestHasherReusesMemory(t *testing.T) {
+	ctx := context.Background()
+	own := Argon2Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	h := newHasher(own, 2, time.Minute)
+	salt := []byte("0123456789abcdef")
+	for _, p := range []Argon2Params{
+		own,
+		{Memory: 32, Iterations: 2, Parallelism: 1, KeyLength: 32},
+		{Memory: 300, Iterations: 1, Parallelism: 3, KeyLength: 80}, // larger: a temporary array
+		{Memory: 61, Iterations: 3, Parallelism: 2, KeyLength: 16},
+		own,
+	} {
+		p.SaltLength = uint32(len(salt))
+		enc := encodePHC(p, salt, argon2.IDKey([]byte("pass word"), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength))
+		if match, rehash, err := h.verify(ctx, enc, "pass word"); !match || rehash != (p != own) || err != nil {
+			t.Fatalf("verify(%+v) = %v, %v, %v", p, match, rehash, err)
+		}
+		if match, _, err := h.verify(ctx, enc, "pass wore"); match || err != nil {
+			t.Fatalf("verify(%+v, wrong) = %v, %v", p, match, err)
+		}
+		mine, err := h.hash(ctx, "pass word")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if match, rehash, err := h.verify(ctx, mine, "pass word"); !match || rehash || err != nil {
+			t.Fatalf("verify(own hash) = %v, %v, %v", match, rehash, err)
+		}
+	}
+	if n := len(h.mems); n != 1 {
+		t.Fatalf("kept %d block arrays after sequential hashes, want 1", n)
+	}
+}
+
+// TestHasherConcurrentSlots: hashes in both slots at once, each in its own
+// kept array, verify (run with -race).
+func TestHasherConcurrentSlots(t *testing.T) {
+	ctx := context.Background()
+	h := newHasher(Argon2Params{Memory: 128, Iterations: 2, Parallelism: 2, SaltLength: 16, KeyLength: 32}, 2, time.Minute)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			pw := fmt.Sprintf("password %d", i)
+			enc, err := h.hash(ctx, pw)
+			if err == nil {
+				var match bool
+				if match, _, err = h.verify(ctx, enc, pw); err == nil && !match {
+					err = fmt.Errorf("%s: own hash does not verify", pw)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.mems); n > 2 {
+		t.Fatalf("kept %d arrays for 2 slots", n)
+	}
+}

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package authgin
+package argon2id
 
 import (
 	"math/rand/v2"
@@ -11,7 +11,7 @@ import (
 
 // TestArgon2GAVX2 checks the AVX2 compression against the portable one on
 // random blocks, overwriting and XORing, with out separate from, or the same
-// block as, x or y (argon2Segment's address blocks alias out and y), and
+// block as, x or y (segment's address blocks alias out and y), and
 // with and without a next reference to prefetch, whose position both must
 // compute alike. The end-to-end tests against x/crypto run whichever the
 // processor selects; CI also runs them with -tags purego.
@@ -20,23 +20,23 @@ func TestArgon2GAVX2(t *testing.T) {
 		t.Skip("no AVX2")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	fill := func(b *argon2Block) {
+	fill := func(b *block) {
 		for i := range b {
 			b[i] = rng.Uint64()
 		}
 	}
-	var lane [64]argon2Block
+	var lane [64]block
 	for i := range 200 {
-		var x, y, out, z argon2Block
+		var x, y, out, z block
 		fill(&x)
 		fill(&y)
 		fill(&out)
 		fill(&z)
 		for _, xor := range []bool{false, true} {
 			for _, alias := range []string{"none", "out=x", "out=y"} {
-				want := [3]argon2Block{out, x, y} // out, x, y
+				want := [3]block{out, x, y} // out, x, y
 				got := want
-				args := func(b *[3]argon2Block) (o, xx, yy *argon2Block) {
+				args := func(b *[3]block) (o, xx, yy *block) {
 					switch alias {
 					case "out=x":
 						return &b[1], &b[1], &b[2]
@@ -45,17 +45,17 @@ func TestArgon2GAVX2(t *testing.T) {
 					}
 					return &b[0], &b[1], &b[2]
 				}
-				var scratch argon2Block
-				var wantNext, gotNext *argon2Next
+				var scratch block
+				var wantNext, gotNext *nextRef
 				if i%2 == 1 {
 					wantNext = randomNext(rng, lane[:])
 					n := *wantNext
 					gotNext = &n
 				}
 				o, xx, yy := args(&want)
-				argon2GNext(o, xx, yy, &scratch, xor, wantNext)
+				compressGoNext(o, xx, yy, &scratch, xor, wantNext)
 				o, xx, yy = args(&got)
-				argon2GAVX2(o, xx, yy, &z, xor, gotNext)
+				compressAVX2(o, xx, yy, &z, xor, gotNext)
 				if got != want {
 					t.Fatalf("case %d xor=%v %s: AVX2 result differs from the portable one", i, xor, alias)
 				}
@@ -70,7 +70,7 @@ func TestArgon2GAVX2(t *testing.T) {
 // randomNext is a next reference in lane, or (one in four) in a lane of up
 // to 2^24 blocks at lane's address: the position is computed all the same,
 // and a prefetch never faults.
-func randomNext(rng *rand.Rand, lane []argon2Block) *argon2Next {
+func randomNext(rng *rand.Rand, lane []block) *nextRef {
 	q := len(lane)
 	if rng.IntN(4) == 0 {
 		q = 1<<24 - rng.IntN(1<<20)
@@ -80,24 +80,24 @@ func randomNext(rng *rand.Rand, lane []argon2Block) *argon2Next {
 	if rng.IntN(4) == 0 {
 		area, start = q-1, q-1 // the largest sum, wrapping
 	}
-	return &argon2Next{lane: &lane[0], area: uint64(area), start: uint64(start), q: uint64(q), pos: rng.Uint64()}
+	return &nextRef{lane: &lane[0], area: uint64(area), start: uint64(start), q: uint64(q), pos: rng.Uint64()}
 }
 
 // BenchmarkArgon2G is one compression, portable and AVX2.
 func BenchmarkArgon2G(b *testing.B) {
-	var x, y, out, z argon2Block
+	var x, y, out, z block
 	for i := range x {
 		x[i], y[i] = uint64(i)*0x9e3779b97f4a7c15, uint64(i)^0xdeadbeef
 	}
 	b.Run("go", func(b *testing.B) {
 		for b.Loop() {
-			argon2G(&out, &x, &y, &z, true)
+			compressGo(&out, &x, &y, &z, true)
 		}
 	})
 	if cpu.X86.HasAVX2 {
 		b.Run("avx2", func(b *testing.B) {
 			for b.Loop() {
-				argon2GAVX2(&out, &x, &y, &z, true, nil)
+				compressAVX2(&out, &x, &y, &z, true, nil)
 			}
 		})
 	}

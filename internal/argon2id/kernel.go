@@ -1,4 +1,4 @@
-package authgin
+package argon2id
 
 import (
 	"encoding/binary"
@@ -9,75 +9,70 @@ import (
 	"golang.org/x/crypto/blake2b"
 )
 
-// argon2id, written from RFC 9106 (version 0x13), so that the hasher can
-// reuse one block array per hashing slot instead of allocating (and the
-// runtime zeroing) 19 MiB per hash, and can yield the processor while it
-// works. The compression function G has an AVX2 version
-// (argon2id_amd64.s), about twice x/crypto's speed, which also prefetches
-// the next block's reference block (argon2Next). golang.org/x/crypto/argon2
-// is the reference both are tested against.
+// The algorithm, written from RFC 9106 (version 0x13). The compression
+// function G has an AVX2 version (kernel_amd64.s), which also prefetches
+// the next block's reference block (nextRef); golang.org/x/crypto/argon2 is
+// the reference both are tested against.
 
 const (
-	argon2Version   = 0x13
-	argon2TypeID    = 2    // y: argon2id
-	argon2BlockSize = 1024 // bytes
-	argon2SyncPts   = 4    // slices per pass
-	// argon2YieldEvery is how many blocks a hash computes between
-	// runtime.Gosched calls (about 0.2 ms with the AVX2 kernel, 0.5 ms
-	// without), so that cheap requests do not wait for a whole hash
-	// behind busy cores.
-	argon2YieldEvery = 1024
+	typeID     = 2    // y: argon2id
+	blockSize  = 1024 // bytes
+	syncPoints = 4    // slices per pass
+	// yieldEvery is how many blocks a hash computes between
+	// runtime.Gosched calls, so that cheap requests do not wait for a
+	// whole hash behind busy cores.
+	yieldEvery = 1024
 )
 
-// argon2Block is one 1 KiB memory block as 128 little-endian words.
-type argon2Block [argon2BlockSize / 8]uint64
+// block is one 1 KiB memory block as 128 little-endian words.
+type block [blockSize / 8]uint64
 
-// argon2Blocks is the number of memory blocks m' of a hash with memory KiB
+// numBlocks is the number of memory blocks m' of a hash with memory KiB
 // and lanes lanes: m rounded down to a multiple of 4 blocks a lane.
-func argon2Blocks(memory uint32, lanes uint8) int {
+func numBlocks(memory uint32, lanes uint8) int {
 	p := uint32(lanes)
 	if memory < 8*p {
 		memory = 8 * p
 	}
-	return int(memory / (argon2SyncPts * p) * (argon2SyncPts * p))
+	return int(memory / (syncPoints * p) * (syncPoints * p))
 }
 
-// argon2idKey derives keyLen bytes from password and salt with argon2id
+// deriveKey derives keyLen bytes from password and salt with argon2id
 // (secret and associated data as in RFC 9106, usually empty). mem is the
-// block array to work in and must hold at least argon2Blocks(memory, lanes)
+// block array to work in and must hold at least numBlocks(memory, lanes)
 // blocks; its previous contents do not matter, because pass 0 writes every
 // block before anything reads it.
-func argon2idKey(mem []argon2Block, password, salt, secret, data []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
+func deriveKey(mem []block, password, salt, secret, data []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
 	p := uint32(lanes)
 	if memory < 8*p {
 		memory = 8 * p
 	}
-	h0 := argon2H0(password, salt, secret, data, time, memory, p, keyLen)
-	n := argon2Blocks(memory, lanes)
+	h0 := preHash(password, salt, secret, data, time, memory, p, keyLen)
+	n := numBlocks(memory, lanes)
 	mem = mem[:n]
 	q := n / int(p) // columns per lane
-	argon2Init(mem, &h0, q, int(p))
-	argon2Fill(mem, q, int(p), int(time))
+	initLanes(mem, &h0, q, int(p))
+	fill(mem, q, int(p), int(time))
 
 	// Final block: XOR of the last column.
-	var c argon2Block
+	var c block
 	for l := range int(p) {
 		last := &mem[l*q+q-1]
 		for i := range c {
 			c[i] ^= last[i]
 		}
 	}
-	var buf [argon2BlockSize]byte
+	var buf [blockSize]byte
 	for i, w := range c {
 		binary.LittleEndian.PutUint64(buf[8*i:], w)
 	}
 	out := make([]byte, keyLen)
-	argon2HPrime(out, buf[:])
+	hPrime(out, buf[:])
 	return out
 }
 
-// argon2H0 is the 64-byte pre-hash of the parameters and inputs.
-func argon2H0(password, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size + 8]byte {
+// preHash is H0, the 64-byte pre-hash of the parameters and inputs.
+func preHash(password, salt, secret, data []byte, time, memory, lanes, keyLen uint32) [blake2b.Size + 8]byte {
 	h, _ := blake2b.New512(nil) // cannot fail without a key
 	var w [4]byte
 	u32 := func(v uint32) {
@@ -92,8 +87,8 @@ func argon2H0(password, salt, secret, data []byte, time, memory, lanes, keyLen u
 	u32(keyLen)
 	u32(memory)
 	u32(time)
-	u32(argon2Version)
-	u32(argon2TypeID)
+	u32(Version)
+	u32(typeID)
 	withLen(password)
 	withLen(salt)
 	withLen(secret)
@@ -104,8 +99,8 @@ func argon2H0(password, salt, secret, data []byte, time, memory, lanes, keyLen u
 	return h0
 }
 
-// argon2HPrime is H', the variable-length hash: it fills out from in.
-func argon2HPrime(out, in []byte) {
+// hPrime is H', the variable-length hash: it fills out from in.
+func hPrime(out, in []byte) {
 	var prefix [4]byte
 	binary.LittleEndian.PutUint32(prefix[:], uint32(len(out))) // #nosec G115 -- out is a key (<= 128 bytes) or a 1 KiB block
 	if len(out) <= blake2b.Size {
@@ -137,19 +132,19 @@ func argon2HPrime(out, in []byte) {
 func newBlake2b(size int) hash.Hash {
 	h, err := blake2b.New(size, nil)
 	if err != nil {
-		panic("authgin: blake2b size " + err.Error()) // sizes are computed above, always 1..64
+		panic("argon2id: blake2b size " + err.Error()) // sizes are computed above, always 1..64
 	}
 	return h
 }
 
-// argon2Init computes the first two blocks of every lane from h0.
-func argon2Init(mem []argon2Block, h0 *[blake2b.Size + 8]byte, q, lanes int) {
-	var buf [argon2BlockSize]byte
+// initLanes computes the first two blocks of every lane from h0.
+func initLanes(mem []block, h0 *[blake2b.Size + 8]byte, q, lanes int) {
+	var buf [blockSize]byte
 	for l := range lanes {
 		for j := range 2 {
 			binary.LittleEndian.PutUint32(h0[blake2b.Size:], uint32(j))   // #nosec G115 -- 0 or 1
 			binary.LittleEndian.PutUint32(h0[blake2b.Size+4:], uint32(l)) // #nosec G115 -- lanes <= 255
-			argon2HPrime(buf[:], h0[:])
+			hPrime(buf[:], h0[:])
 			b := &mem[l*q+j]
 			for i := range b {
 				b[i] = binary.LittleEndian.Uint64(buf[8*i:])
@@ -158,40 +153,40 @@ func argon2Init(mem []argon2Block, h0 *[blake2b.Size + 8]byte, q, lanes int) {
 	}
 }
 
-// argon2Fill runs the passes. Lanes of one slice only reference blocks of
+// fill runs the passes. Lanes of one slice only reference blocks of
 // other lanes in finished slices, so computing them one after the other is
 // the same as computing them in parallel.
-func argon2Fill(mem []argon2Block, q, lanes, passes int) {
-	segLen := q / argon2SyncPts
+func fill(mem []block, q, lanes, passes int) {
+	segLen := q / syncPoints
 	sinceYield := 0
 	for pass := range passes {
-		for slice := range argon2SyncPts {
+		for slice := range syncPoints {
 			for lane := range lanes {
 				sinceYield += segLen
-				argon2Segment(mem, q, lanes, passes, pass, slice, lane, segLen, &sinceYield)
+				segment(mem, q, lanes, passes, pass, slice, lane, segLen, &sinceYield)
 			}
 		}
 	}
 }
 
-// argon2Segment computes one segment: segLen blocks of one lane in one slice.
-func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLen int, sinceYield *int) {
+// segment computes one segment: segLen blocks of one lane in one slice.
+func segment(mem []block, q, lanes, passes, pass, slice, lane, segLen int, sinceYield *int) {
 	// argon2id: data-independent addressing for the first half of pass 0,
 	// data-dependent (the previous block's first word) afterwards.
-	independent := pass == 0 && slice < argon2SyncPts/2
-	var input, address, zero, scratch argon2Block
+	independent := pass == 0 && slice < syncPoints/2
+	var input, address, zero, scratch block
 	if independent {
 		input[0] = uint64(pass)  // #nosec G115 -- small non-negative ints
 		input[1] = uint64(lane)  // #nosec G115 -- as above
 		input[2] = uint64(slice) // #nosec G115 -- as above
 		input[3] = uint64(len(mem))
 		input[4] = uint64(passes) // #nosec G115 -- as above
-		input[5] = argon2TypeID
+		input[5] = typeID
 	}
 	nextAddresses := func() {
 		input[6]++
-		argon2Compress(&address, &zero, &input, &scratch, false, nil)
-		argon2Compress(&address, &zero, &address, &scratch, false, nil)
+		compress(&address, &zero, &input, &scratch, false, nil)
+		compress(&address, &zero, &address, &scratch, false, nil)
 	}
 
 	start := 0
@@ -203,13 +198,13 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 	}
 	laneBase := lane * q
 	startPos := 0
-	if pass != 0 && slice != argon2SyncPts-1 {
+	if pass != 0 && slice != syncPoints-1 {
 		startPos = (slice + 1) * segLen
 	}
 	// With one lane, a data-dependent reference is in this lane and known
 	// as soon as the block before it has its first word: G computes its
-	// position then, and the AVX2 G prefetches it (argon2Next).
-	var next argon2Next
+	// position then, and the AVX2 G prefetches it (nextRef).
+	var next nextRef
 	prefetch := !independent && lanes == 1
 	if prefetch {
 		next.lane, next.start, next.q = &mem[laneBase], uint64(startPos), uint64(q) // #nosec G115 -- non-negative ints
@@ -256,10 +251,10 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 			if refLane != lane && idx == 0 {
 				area--
 			}
-			ref = refLane*q + argon2RefPos(rnd, area, startPos, q)
+			ref = refLane*q + refPos(rnd, area, startPos, q)
 		}
 
-		var np *argon2Next
+		var np *nextRef
 		havePos = prefetch && idx+1 < segLen
 		if havePos {
 			// The next block's reference area, in this lane.
@@ -270,62 +265,61 @@ func argon2Segment(mem []argon2Block, q, lanes, passes, pass, slice, lane, segLe
 			next.area, np = uint64(area), &next // #nosec G115 -- area > 0
 		}
 		// Version 0x13: pass 0 overwrites, later passes XOR into the block.
-		argon2Compress(&mem[cur], &mem[prev], &mem[ref], &scratch, pass != 0, np)
+		compress(&mem[cur], &mem[prev], &mem[ref], &scratch, pass != 0, np)
 
 		*sinceYield++
-		if *sinceYield >= argon2YieldEvery {
+		if *sinceYield >= yieldEvery {
 			*sinceYield = 0
 			runtime.Gosched()
 		}
 	}
 }
 
-// argon2RefPos is the position in its lane of the reference block that the
+// refPos is the position in its lane of the reference block that the
 // pseudo-random value rnd picks from a reference area of area blocks
 // starting at position start, in a lane of q blocks (RFC 9106, 3.4.2): a
 // mapping biased towards the most recent blocks.
-func argon2RefPos(rnd uint64, area, start, q int) int {
+func refPos(rnd uint64, area, start, q int) int {
 	j1 := rnd & 0xffffffff
 	x := (j1 * j1) >> 32
 	y := (uint64(area) * x) >> 32          // #nosec G115 -- area > 0
 	return (start + area - 1 - int(y)) % q // #nosec G115 -- y < area
 }
 
-// argon2Next describes where the next block's reference block lies:
-// position argon2RefPos(out[0], area, start, q) in lane. G stores that
+// nextRef describes where the next block's reference block lies:
+// position refPos(out[0], area, start, q) in lane. G stores that
 // position in pos, and the AVX2 G prefetches the block, and the block
 // after out, as soon as out's first word is final: the rest of G then
 // hides most of the fetch, a miss in L2 or beyond that would otherwise
-// stall the next G at its start. That makes a hash about 6 % faster alone,
-// and more when other work shares the core and evicts the lane's recent
-// blocks from its caches (bench: TestLoginLoadAB).
-type argon2Next struct {
-	lane           *argon2Block // the lane's first block
+// stall the next G at its start, and more often so when other work shares
+// the core and evicts the lane's recent blocks from its caches.
+type nextRef struct {
+	lane           *block // the lane's first block
 	area, start, q uint64
 	pos            uint64
 }
 
-// argon2GNext is argon2G that also sets next.pos (unless next is nil).
-func argon2GNext(out, x, y, z *argon2Block, xor bool, next *argon2Next) {
-	argon2G(out, x, y, z, xor)
+// compressGoNext is compressGo that also sets next.pos (unless next is nil).
+func compressGoNext(out, x, y, z *block, xor bool, next *nextRef) {
+	compressGo(out, x, y, z, xor)
 	if next != nil {
-		next.pos = uint64(argon2RefPos(out[0], int(next.area), int(next.start), int(next.q))) // #nosec G115 -- below q
+		next.pos = uint64(refPos(out[0], int(next.area), int(next.start), int(next.q))) // #nosec G115 -- below q
 	}
 }
 
-// argon2G is the compression function: out = P(x ^ y) ^ x ^ y, XORed into
+// compressGo is the compression function: out = P(x ^ y) ^ x ^ y, XORed into
 // out's previous contents when xor is set. out may alias x or y; z is
 // scratch (any contents, aliasing none of them), so that no block is
 // zeroed per call.
-func argon2G(out, x, y, z *argon2Block, xor bool) {
+func compressGo(out, x, y, z *block, xor bool) {
 	for i := range z {
 		z[i] = x[i] ^ y[i]
 	}
 	for i := range 8 {
-		argon2Row(z, i)
+		row(z, i)
 	}
 	for i := range 8 {
-		argon2Col(z, i)
+		col(z, i)
 	}
 	// x ^ y again rather than a saved copy: both were just read, and each
 	// word is read before out (which may alias either) is written.
@@ -340,11 +334,11 @@ func argon2G(out, x, y, z *argon2Block, xor bool) {
 	}
 }
 
-// argon2Row applies the permutation P (a BLAKE2b round with BlaMka's
+// row applies the permutation P (a BLAKE2b round with BlaMka's
 // a + b + 2*lo(a)*lo(b) in place of a + b) to row r of z: its eight 16-byte
 // registers are words 16r..16r+15. Unrolled: this is where argon2 spends
 // its time.
-func argon2Row(b *argon2Block, r int) {
+func row(b *block, r int) {
 	z := (*[16]uint64)(b[16*r : 16*r+16])
 	v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 := z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7], z[8], z[9], z[10], z[11], z[12], z[13], z[14], z[15]
 	v0 = v0 + v4 + 2*(v0&0xffffffff)*(v4&0xffffffff)
@@ -414,9 +408,9 @@ func argon2Row(b *argon2Block, r int) {
 	z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7], z[8], z[9], z[10], z[11], z[12], z[13], z[14], z[15] = v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15
 }
 
-// argon2Col applies P to column c of z: registers c, c+8, ..., c+56, that
+// col applies P to column c of z: registers c, c+8, ..., c+56, that
 // is words 2c, 2c+1, 2c+16, 2c+17, ..., 2c+112, 2c+113.
-func argon2Col(b *argon2Block, c int) {
+func col(b *block, c int) {
 	z := (*[114]uint64)(b[2*c : 2*c+114])
 	v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15 := z[0], z[1], z[16], z[17], z[32], z[33], z[48], z[49], z[64], z[65], z[80], z[81], z[96], z[97], z[112], z[113]
 	v0 = v0 + v4 + 2*(v0&0xffffffff)*(v4&0xffffffff)

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// argon2 compression G with AVX2 (see argon2G in argon2id.go for the
+// argon2 compression G with AVX2 (see compressGo in kernel.go for the
 // algorithm). A row or column of the block is a BLAKE2b state v0..v15;
 // registers A, B, C, D hold v0-v3, v4-v7, v8-v11, v12-v15, so one BlaMka
 // step works on four words at once and the diagonal half of a round is the
@@ -78,8 +78,8 @@ GLOBL rotr16<>(SB), (NOPTR+RODATA), $32
 	VMOVDQU      X, o0(DI)(BX*1); \
 	VEXTRACTI128 $1, Y, o1(DI)(BX*1)
 
-// func argon2GAVX2(out, x, y, z *argon2Block, xor bool, next *argon2Next)
-TEXT ·argon2GAVX2(SB), NOSPLIT, $0-48
+// func compressAVX2(out, x, y, z *block, xor bool, next *nextRef)
+TEXT ·compressAVX2(SB), NOSPLIT, $0-48
 	MOVQ    out+0(FP), DI
 	MOVQ    x+8(FP), SI
 	MOVQ    y+16(FP), DX
@@ -153,7 +153,7 @@ nextcol:
 	RET
 
 	// Column 0 holds out's first word, now final: prefetch the block
-	// argon2RefPos(out[0], area, start, q) of the lane (argon2Next) and
+	// refPos(out[0], area, start, q) of the lane (nextRef) and
 	// the block after out, then go on with the other seven columns.
 prefetch:
 	MOVL  0(DI), AX      // j1

@@ -1,8 +1,0 @@
-//go:build darwin || freebsd
-
-package authgin
-
-// hugePageSize aligns the block arrays as on Linux; the advice is Linux's.
-const hugePageSize = 2 << 20
-
-func adviseHugePages([]byte) {}
