@@ -385,7 +385,7 @@ func isCommonPassword(lower string) bool {
 	if lower == "" || strings.ContainsAny(lower, "\r\n") {
 		return false
 	}
-	// No "\n"+commonPasswords: copying the 18 KB list cost 15 µs a call.
+	// No "\n"+commonPasswords: that would copy the whole list every call.
 	return strings.HasPrefix(commonPasswords, lower+"\n") || strings.Contains(commonPasswords, "\n"+lower+"\n")
 }
 

@@ -18,8 +18,8 @@ func (a *Account) scanDest() []any {
 }
 
 // accountWhere loads the account that cond (on a unique column) selects;
-// nil if none. Plain SQL: every login runs it, and GORM's reflection took
-// a third of its time.
+// nil if none. Plain SQL: every login runs it, and GORM's reflection would
+// cost more than the query.
 func (s *store) accountWhere(ctx context.Context, cond string, v any) (*Account, error) {
 	var a Account
 	found, err := s.scanRow(ctx, "SELECT "+accountColumns+" FROM users WHERE "+cond, []any{v}, a.scanDest()...)

@@ -11,13 +11,12 @@ import (
 // groupCommit runs the writes of concurrent logins on SQLite in shared
 // transactions. SQLite takes one writer at a time, and a transaction's
 // BEGIN, locks and COMMIT (a WAL write) cost more than a login's few
-// statements: beside the hashes of a saturated server, they took about a
-// tenth of its CPU. So a login's transaction joins the ones waiting for
-// the write turn, and whoever takes the turn commits them all together.
-// When hashes are queued for a slot (the server is saturated and every
-// login waits anyway), the one taking the turn first waits up to
-// groupLinger for more to join: 200 clients logging in then ran at 0.91
-// instead of 0.85 of the hash rate (bench: TestLoginLoadAB).
+// statements. So a login's transaction joins the ones waiting for the
+// write turn, and whoever takes the turn commits them all together. When
+// hashes are queued for a slot (the server is saturated and every login
+// waits anyway), the one taking the turn first waits up to groupLinger
+// for more to join, so that groups form (bench/README.md: logins under
+// overload).
 //
 // A failing statement rolls back the whole group, and every transaction
 // of it then runs again alone, so one login's failure (a violated
