@@ -137,9 +137,13 @@ type Credentials struct {
 // Bearer is the Authorization header value for AccessToken.
 func (c Credentials) Bearer() string { return "Bearer " + c.AccessToken }
 
-// Cookies are the access and refresh cookies a browser would hold.
+// Cookies are the access and refresh cookies a browser would hold, for
+// http.Request.AddCookie (which sends only their names and values).
 func (c Credentials) Cookies() []*http.Cookie {
-	return []*http.Cookie{{Name: c.accessCookie, Value: c.AccessToken}, {Name: c.refreshCookie, Value: c.RefreshToken}}
+	cookie := func(name, value string) *http.Cookie {
+		return &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}
+	}
+	return []*http.Cookie{cookie(c.accessCookie, c.AccessToken), cookie(c.refreshCookie, c.RefreshToken)}
 }
 
 // Apply authenticates r as the session: the Authorization header, which
