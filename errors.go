@@ -107,6 +107,10 @@ var (
 	ErrInvalidResetToken = newError(http.StatusNotFound, "invalid_reset_token", "Invalid or expired reset token")
 )
 
+// ErrNoPublicKeys answers GET /.well-known/jwks.json when tokens are
+// signed with HS256, whose key is secret.
+var ErrNoPublicKeys = newError(http.StatusNotFound, "not_found", "Tokens are signed with a shared secret: there are no public keys")
+
 // Errors of the session, admin and search routes.
 var (
 	ErrSessionNotFound   = newError(http.StatusNotFound, "session_not_found", "Session not found")

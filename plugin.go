@@ -37,6 +37,9 @@ type Auth struct {
 	// bearerRoutes holds "METHOD /full/path" of the routes whose only
 	// credential is the access token (crossOriginGuard).
 	bearerRoutes map[string]struct{}
+	// jwks is the JSON Web Key Set served at /.well-known/jwks.json; nil
+	// with HS256.
+	jwks []byte
 	// prune deletes dead rows in the background (prune.go).
 	prune *pruner
 	// probe checks the engine's trusted proxies once (clientip.go).
@@ -68,6 +71,9 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	}
 	a := &Auth{o: o, csrf: csrf, bearerRoutes: map[string]struct{}{}}
 	if a.cookies, err = newCookies(&a.o, g.BasePath()); err != nil {
+		return nil, err
+	}
+	if a.jwks, err = newJWKS(o.Signing); err != nil {
 		return nil, err
 	}
 	st, err := openStore(o.DB, o.DBTimeout)
@@ -141,6 +147,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.POST("/confirm", h.confirmOrRequest)
 	g.POST("/confirm/:token", h.confirmEmail)
 	authed("POST", "/:id/change_username", user, h.changeUsername)
+	g.GET("/.well-known/jwks.json", a.serveJWKS)
 
 	// Passwords.
 	g.POST("/forgot_password", h.forgotPassword)
