@@ -111,6 +111,10 @@ var (
 // signed with HS256, whose key is secret.
 var ErrNoPublicKeys = newError(http.StatusNotFound, "not_found", "Tokens are signed with a shared secret: there are no public keys")
 
+// ErrEmailNotConfirmed is RequireConfirmed's answer before the account's
+// email is confirmed.
+var ErrEmailNotConfirmed = newError(http.StatusForbidden, "email_not_confirmed", "Email not confirmed")
+
 // Errors of the session, admin and search routes.
 var (
 	ErrSessionNotFound   = newError(http.StatusNotFound, "session_not_found", "Session not found")

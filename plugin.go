@@ -149,6 +149,10 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	authed("POST", "/:id/change_username", user, h.changeUsername)
 	g.GET("/.well-known/jwks.json", a.serveJWKS)
 
+	// Account self-service.
+	authed("POST", "/email", user, h.changeEmail)
+	authed("POST", "/delete_account", user, h.deleteAccount)
+
 	// Passwords.
 	g.POST("/forgot_password", h.forgotPassword)
 	g.GET("/password", user, h.passwordStatus)

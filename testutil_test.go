@@ -185,6 +185,7 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 		})
 		api.Handle(m, "/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
 		api.Handle(m, "/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
+		api.Handle(m, "/confirmed", auth.RequireConfirmed(), func(c *gin.Context) { c.JSON(200, gin.H{"confirmed": true}) })
 	}
 	e.srv = httptest.NewTLSServer(r)
 	t.Cleanup(func() {
