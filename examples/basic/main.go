@@ -161,7 +161,7 @@ func signingKey(path string) (*authgin.SigningConfig, error) {
 	if path == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(path) // #nosec G304 -- the operator names the key file
+	pem, err := os.ReadFile(path) // #nosec G304 G703 -- the operator names the key file (AUTHGIN_SIGNING_KEY)
 	if err != nil {
 		return nil, fmt.Errorf("AUTHGIN_SIGNING_KEY: %w", err)
 	}
