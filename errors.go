@@ -107,6 +107,14 @@ var (
 	ErrInvalidResetToken = newError(http.StatusNotFound, "invalid_reset_token", "Invalid or expired reset token")
 )
 
+// ErrNoPublicKeys answers GET /.well-known/jwks.json when tokens are
+// signed with HS256, whose key is secret.
+var ErrNoPublicKeys = newError(http.StatusNotFound, "not_found", "Tokens are signed with a shared secret: there are no public keys")
+
+// ErrEmailNotConfirmed is RequireConfirmed's answer before the account's
+// email is confirmed.
+var ErrEmailNotConfirmed = newError(http.StatusForbidden, "email_not_confirmed", "Email not confirmed")
+
 // Errors of the session, admin and search routes.
 var (
 	ErrSessionNotFound   = newError(http.StatusNotFound, "session_not_found", "Session not found")

@@ -21,6 +21,12 @@ type Hooks struct {
 	// OnUsernameChange replaces authx's change_username callbacks.
 	OnUsernameChange func(context.Context, UsernameChangeEvent)
 	OnBan            func(context.Context, BanEvent)
+	// OnEmailChange runs when an email change link was used: the account
+	// has its new, confirmed address.
+	OnEmailChange func(context.Context, EmailChangeEvent)
+	// OnAccountDeleted runs after an account deleted itself (POST
+	// /delete_account): the app deletes the data it keeps for UserID.
+	OnAccountDeleted func(context.Context, UserEvent)
 	// OnSecurityEvent receives every event recorded in the security log
 	// (see the Event constants), including those without a typed hook:
 	// logout_all, kick, permission changes, blackouts.
@@ -50,6 +56,13 @@ type UsernameChangeEvent struct {
 	ActorID     int64
 	OldUsername string
 	NewUsername string
+}
+
+// EmailChangeEvent describes a completed email change.
+type EmailChangeEvent struct {
+	UserEvent
+	OldEmail string
+	NewEmail string
 }
 
 // BanEvent describes a ban or an unban by an admin.

@@ -21,9 +21,11 @@ const maxBody = 16 << 10
 // handlers adapts the service to gin: parse, call, render.
 type handlers struct {
 	svc     *Service
-	cookies cookies
-	now     func() time.Time
-	log     *slog.Logger
+	cookies *cookies
+	// bearer is Options.BearerClients: "X-Auth-Mode: bearer" is honoured.
+	bearer bool
+	now    func() time.Time
+	log    *slog.Logger
 	// user is RequireUser, for routes that authenticate only some requests.
 	user gin.HandlerFunc
 }
@@ -74,8 +76,13 @@ func bindJSON(c *gin.Context, v any) error {
 	return nil
 }
 
-// issue renders a login: both cookies and the public user.
+// issue renders a login: both cookies and the public user, or for a
+// bearer client the tokens and the user in the body.
 func (h *handlers) issue(c *gin.Context, acct *Account, t Tokens) {
+	if h.bearerMode(c) {
+		h.issueBearer(c, acct, t)
+		return
+	}
 	now := h.now()
 	h.cookies.setAccess(c, t.Access, t.AccessExpires, now)
 	h.cookies.setRefresh(c, t.Refresh, t.RefreshExpires, now)
@@ -112,7 +119,11 @@ func (h *handlers) login(c *gin.Context) {
 }
 
 func (h *handlers) logout(c *gin.Context) {
-	err := h.svc.Logout(c.Request.Context(), cookieValue(c.Request, h.cookies.refresh), clientOf(c))
+	if h.bearerMode(c) {
+		h.logoutBearer(c)
+		return
+	}
+	err := h.svc.Logout(c.Request.Context(), h.cookies.refreshToken(c.Request), clientOf(c))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -128,7 +139,11 @@ func (h *handlers) token(c *gin.Context) {
 }
 
 func (h *handlers) refresh(c *gin.Context) {
-	t, err := h.svc.Refresh(c.Request.Context(), cookieValue(c.Request, h.cookies.refresh), clientOf(c))
+	if h.bearerMode(c) {
+		h.refreshBearer(c)
+		return
+	}
+	t, err := h.svc.Refresh(c.Request.Context(), h.cookies.refreshToken(c.Request), clientOf(c))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -139,6 +154,10 @@ func (h *handlers) refresh(c *gin.Context) {
 		h.cookies.setRefresh(c, t.Refresh, t.RefreshExpires, now)
 	}
 	c.Header("Cache-Control", "no-store")
+	if !h.svc.o.refreshBodyToken() {
+		c.JSON(http.StatusOK, gin.H{})
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{"access": t.Access})
 }
 

@@ -10,19 +10,27 @@ import (
 // Cross-site request forgery protection.
 //
 // Browsers attach cookies to cross-site requests, so every unsafe request
-// that authenticates by cookie is checked with the standard library's
+// that carries the plugin's cookies is checked with the standard library's
 // http.CrossOriginProtection (the Sec-Fetch-Site header, else Origin
 // against Host). The checks run
-//   - on every unsafe request to the plugin's routes (a group middleware),
-//     /login and /register included: a forged login would sign the victim
-//     into the attacker's account (login CSRF);
+//   - on every unsafe request to the plugin's routes that carries the access
+//     or the refresh cookie (a group middleware), /login and /register
+//     included: a forged login would sign the victim into the attacker's
+//     account (login CSRF). /logout and /token/refresh, whose credential is
+//     the refresh cookie, are always checked when it is there, whatever
+//     else the request carries;
 //   - in RequireUser, OptionalUser, RequireAdmin and RequirePermission when
 //     the access token came from the cookie.
 //
-// Requests with an "Authorization: Bearer" header are exempt: a browser
-// only sends that header cross-origin after a CORS preflight the app
-// allowed. Request bodies are JSON only, so a cross-site HTML form (the
-// classic forgery) is refused twice: here, and with 415 by the handlers.
+// Exempt are requests without those cookies (nothing of the victim's is
+// at stake: bearer clients, curl) and requests to a route that
+// authenticates by the access token alone (bearerRoutes) whose
+// "Authorization: Bearer" token is valid, since that token and not the
+// cookie is the credential used. A browser only sends that header
+// cross-origin after a CORS preflight the app allowed. An invalid bearer
+// token never exempts a request. Request bodies are JSON only, so a
+// cross-site HTML form (the classic forgery) is refused twice: here, and
+// with 415 by the handlers.
 
 // newCrossOrigin builds the checker with the app's extra trusted origins.
 func newCrossOrigin(origins []string) (*http.CrossOriginProtection, error) {
@@ -44,10 +52,26 @@ func safeMethod(m string) bool {
 // crossOriginGuard is the group middleware of the plugin's routes.
 func (a *Auth) crossOriginGuard() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !hasBearer(c.Request) {
-			a.checkCrossOrigin(c)
+		r := c.Request
+		if safeMethod(r.Method) || !a.cookies.present(r) {
+			return
 		}
+		if _, ok := a.bearerRoutes[r.Method+" "+c.FullPath()]; ok && a.validBearer(r) {
+			return
+		}
+		a.checkCrossOrigin(c)
 	}
+}
+
+// validBearer reports whether r's "Authorization: Bearer" token is a
+// valid access token, as the route's RequireUser will find it.
+func (a *Auth) validBearer(r *http.Request) bool {
+	raw := bearerToken(r)
+	if raw == "" {
+		return false
+	}
+	claims, err := a.svc.tokens.parseAccess(raw, a.o.Now())
+	return err == nil && !a.svc.blackout.rejects(claims.IssuedAt)
 }
 
 // checkCrossOrigin checks a request that may authenticate by cookie and
@@ -70,6 +94,3 @@ func (a *Auth) rejectCrossOrigin(c *gin.Context, err error) {
 		"sec_fetch_site", truncate(c.GetHeader("Sec-Fetch-Site"), 32), "reason", err.Error())
 	abortError(c, nil, ErrCrossOrigin)
 }
-
-// hasBearer reports whether r carries an "Authorization: Bearer" header.
-func hasBearer(r *http.Request) bool { return bearerToken(r) != "" }

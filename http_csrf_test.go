@@ -75,7 +75,7 @@ func TestCSRFAppRoutes(t *testing.T) {
 		c.register("app@example.com", "app", "correct horse battery")
 		db.Model(&Account{}).Where("username_key = ?", "app").Update("permissions", Permissions{"admin", "reports"})
 		wantStatus(t, c.post("/token/refresh", nil), 200)
-		access := c.jarCookie("/", "access_token")
+		access := c.jarCookie("/", accessCookie)
 		for _, path := range []string{"/api/me", "/api/maybe", "/api/admin", "/api/reports"} {
 			for name, hdr := range crossSite {
 				wantError(t, c.do("POST", path, nil, hdr...), 403, "csrf", "")
@@ -170,7 +170,11 @@ func TestCSRFRejectionLogged(t *testing.T) {
 	e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	})
-	r := e.client().post("/confirm/secret-token-value", nil, "Origin", "https://evil.example")
+	// A request with the victim's cookies: a cookie-less one has nothing
+	// to forge.
+	c := e.client()
+	c.register("logged@example.com", "logged", "correct horse battery")
+	r := c.post("/confirm/secret-token-value", nil, "Origin", "https://evil.example")
 	wantError(t, r, 403, "csrf", "")
 	out := buf.String()
 	if !strings.Contains(out, "cross-origin request rejected") || !strings.Contains(out, "/confirm/:token") {

@@ -98,7 +98,7 @@ func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 	raw := bearerToken(c.Request)
 	if raw == "" {
-		raw = cookieValue(c.Request, a.o.AccessCookie)
+		raw = a.cookies.accessToken(c.Request)
 		if raw != "" && !a.checkCrossOrigin(c) {
 			return false, nil
 		}

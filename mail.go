@@ -76,14 +76,16 @@ func (l LogMailer) Send(ctx context.Context, m Message) error {
 
 // Link kinds passed to Options.LinkBuilder.
 const (
-	linkConfirm = "confirm"
-	linkReset   = "reset"
+	linkConfirm     = "confirm"
+	linkReset       = "reset"
+	linkEmailChange = "email_change" // under ConfirmPath, like linkConfirm
 )
 
 // link builds the front-end link that carries a one-time token: kind is
-// linkConfirm or linkReset. It honours Options.LinkBuilder and otherwise
-// appends ?token= to BaseURL + ConfirmPath or ResetPath. Links never come
-// from the request's Host.
+// linkConfirm, linkEmailChange or linkReset. It honours
+// Options.LinkBuilder and otherwise appends ?token= to BaseURL +
+// ConfirmPath (confirm, email change) or ResetPath. Links never come from
+// the request's Host.
 func (o *Options) link(kind, token string) string {
 	if o.LinkBuilder != nil {
 		return o.LinkBuilder(kind, token)
@@ -108,9 +110,11 @@ type MailData struct {
 	DisplayName string // Options.DisplayName
 	Username    string
 	Email       string
-	// Link is the confirmation or reset link; empty in the password
-	// changed mail.
+	// Link is the confirmation or reset link; empty in the notices.
 	Link string
+	// NewEmail is the address an email change moves to (the notice to
+	// the old address); empty in the other mails.
+	NewEmail string
 	// ValidFor is how long Link works, in words ("48 hours", "1 hour").
 	ValidFor string
 	// Time is when the mail was composed (Options.Now), in UTC.
@@ -122,10 +126,15 @@ type MailData struct {
 // text parts are text/template, HTML parts html/template (which escapes
 // the data); all receive a MailData. Register parses them and reports a
 // syntax error naming the field.
+//
+// EmailChange is the confirmation link mailed to a new address (POST
+// /email); EmailChangeNotice tells the old address about the request.
 type MailTemplates struct {
-	ConfirmSubject, ConfirmText, ConfirmHTML                         string
-	ResetSubject, ResetText, ResetHTML                               string
-	PasswordChangedSubject, PasswordChangedText, PasswordChangedHTML string
+	ConfirmSubject, ConfirmText, ConfirmHTML                               string
+	ResetSubject, ResetText, ResetHTML                                     string
+	PasswordChangedSubject, PasswordChangedText, PasswordChangedHTML       string
+	EmailChangeSubject, EmailChangeText, EmailChangeHTML                   string
+	EmailChangeNoticeSubject, EmailChangeNoticeText, EmailChangeNoticeHTML string
 }
 
 //go:embed templates
@@ -133,9 +142,11 @@ var embeddedTemplates embed.FS
 
 // Default subjects (authx's for confirm and reset).
 const (
-	defaultConfirmSubject         = "Confirm email"
-	defaultResetSubject           = "Forgot password"
-	defaultPasswordChangedSubject = "Your password was changed"
+	defaultConfirmSubject           = "Confirm email"
+	defaultResetSubject             = "Forgot password"
+	defaultPasswordChangedSubject   = "Your password was changed"
+	defaultEmailChangeSubject       = "Confirm your new email address"
+	defaultEmailChangeNoticeSubject = "Your email address is being changed"
 )
 
 // mailTemplate is one kind of mail, parsed.
@@ -148,6 +159,7 @@ type mailTemplate struct {
 // mailComposer renders the plugin's mails from templates and Options.
 type mailComposer struct {
 	confirmTmpl, resetTmpl, changedTmpl mailTemplate
+	emailChangeTmpl, emailNoticeTmpl    mailTemplate
 
 	site, displayName    string
 	confirmTTL, resetTTL time.Duration
@@ -181,6 +193,14 @@ func newMailComposer(o *Options) (*mailComposer, error) {
 		t.PasswordChangedSubject, t.PasswordChangedText, t.PasswordChangedHTML); err != nil {
 		return nil, err
 	}
+	if c.emailChangeTmpl, err = parseMailTemplate("EmailChange", "email_change", defaultEmailChangeSubject,
+		t.EmailChangeSubject, t.EmailChangeText, t.EmailChangeHTML); err != nil {
+		return nil, err
+	}
+	if c.emailNoticeTmpl, err = parseMailTemplate("EmailChangeNotice", "email_change_notice", defaultEmailChangeNoticeSubject,
+		t.EmailChangeNoticeSubject, t.EmailChangeNoticeText, t.EmailChangeNoticeHTML); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -192,7 +212,7 @@ func parseMailTemplate(field, file, defSubject, subject, text, html string) (mai
 	var mt mailTemplate
 	sample := MailData{
 		Site: "site", DisplayName: "name", Username: "user", Email: "user@example.com",
-		Link: "https://example.com/?token=t", ValidFor: "1 hour", Time: time.Unix(0, 0).UTC(),
+		Link: "https://example.com/?token=t", NewEmail: "new@example.com", ValidFor: "1 hour", Time: time.Unix(0, 0).UTC(),
 	}
 	src := func(override, name string) (string, error) {
 		if override != "" {
@@ -250,11 +270,25 @@ func (c *mailComposer) passwordChanged(to, username string) (Message, error) {
 	return c.compose(c.changedTmpl, to, username, "", 0)
 }
 
+// emailChange composes the confirmation link mailed to a new address.
+func (c *mailComposer) emailChange(to, username, link string) (Message, error) {
+	return c.compose(c.emailChangeTmpl, to, username, link, c.confirmTTL)
+}
+
+// emailChangeNotice composes the notice to the old address that the
+// account's address is being changed to newEmail.
+func (c *mailComposer) emailChangeNotice(to, username, newEmail string) (Message, error) {
+	return c.composeData(c.emailNoticeTmpl, to, MailData{Username: username, NewEmail: newEmail}, 0)
+}
+
 func (c *mailComposer) compose(t mailTemplate, to, username, link string, ttl time.Duration) (Message, error) {
-	data := MailData{
-		Site: c.site, DisplayName: c.displayName, Username: username, Email: to,
-		Link: link, Time: c.now().UTC(),
-	}
+	return c.composeData(t, to, MailData{Username: username, Link: link}, ttl)
+}
+
+// composeData renders t for to with data, whose Site, DisplayName, Email,
+// ValidFor and Time it fills in.
+func (c *mailComposer) composeData(t mailTemplate, to string, data MailData, ttl time.Duration) (Message, error) {
+	data.Site, data.DisplayName, data.Email, data.Time = c.site, c.displayName, to, c.now().UTC()
 	if ttl > 0 {
 		data.ValidFor = humanDuration(ttl)
 	}

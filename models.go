@@ -100,11 +100,15 @@ type refreshToken struct {
 	ConsumedAt *time.Time
 }
 
-// emailConfirmation is an outstanding email confirmation token.
+// emailConfirmation is an outstanding email confirmation token. Email is
+// the address key it confirms; NewEmail, when set, makes it an email
+// change token that sets the account's address to NewEmail (whose key is
+// Email).
 type emailConfirmation struct {
 	ID        int64     `gorm:"primaryKey"`
 	UserID    int64     `gorm:"not null;index"`
 	Email     string    `gorm:"size:320;not null"`
+	NewEmail  string    `gorm:"size:320;not null;default:''"`
 	TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
 	CreatedAt time.Time `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null"`

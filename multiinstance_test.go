@@ -45,13 +45,13 @@ func TestMultiInstance(t *testing.T) {
 		t.Run("sessions", func(t *testing.T) {
 			ca.register("mia@example.com", "mia", "correct horse battery")
 			wantStatus(t, cb.post("/login", map[string]string{"login": "mia", "password": "correct horse battery"}), 200)
-			refresh := ca.jarCookie(testBase, "refresh_token")
+			refresh := ca.jarCookie(testBase, refreshCookie)
 			wantStatus(t, ca.post("/token/refresh", nil), 200)
 			wantStatus(t, cb.do("GET", "/api/me", nil), 200)
 			wantStatus(t, ca.do("GET", "/api/me", nil), 200)
 			wantStatus(t, cb.post("/logout", nil), 200)
 			replay := a.client()
-			replay.hdr.Set("Cookie", "refresh_token="+refresh)
+			replay.hdr.Set("Cookie", refreshCookie+"="+refresh)
 			wantError(t, replay.post("/token/refresh", nil), 401, "invalid_token", "")
 		})
 

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,8 +34,11 @@ type Options struct {
 	// are built from it, never from the request's Host.
 	BaseURL string
 
-	// Debug drops the Secure attribute from cookies (plain-HTTP development),
-	// skips reCAPTCHA and makes the log mailer print whole mails.
+	// Debug drops the Secure attribute and the __Host-/__Secure- name
+	// prefixes from cookies (plain-HTTP development), skips reCAPTCHA and
+	// makes the log mailer print whole mails. Without it BaseURL must be
+	// https, or http on a loopback host (localhost, 127.0.0.1, [::1]):
+	// browsers drop Secure cookies that arrive over plain http elsewhere.
 	Debug bool
 
 	// Issuer and Audience are the iss and aud claims of access tokens.
@@ -69,10 +74,27 @@ type Options struct {
 	// set on one instance reaches the others within it. Default 10 seconds.
 	BlackoutRefresh time.Duration
 
-	// AccessCookie and RefreshCookie name the cookies.
-	// Defaults "access_token" and "refresh_token".
+	// AccessCookie and RefreshCookie name the cookies. Defaults
+	// "access_token" and "refresh_token". Outside Debug the names get the
+	// prefixes browsers enforce, "__Host-" (access) and "__Secure-"
+	// (refresh), unless Cookie.Unprefixed; see CookieOptions.
 	AccessCookie  string
 	RefreshCookie string
+	// Cookie sets the cookies' SameSite, Domain and name prefixes.
+	Cookie CookieOptions
+
+	// BearerClients serves clients that keep their tokens themselves
+	// (mobile and native apps, SPAs on another site, other services): a
+	// request to POST /register, /login, /token/refresh or /logout with the
+	// header "X-Auth-Mode: bearer" gets the tokens in the JSON body and no
+	// cookie, and sends its refresh token in the body. Default false: the
+	// header is ignored.
+	BearerClients bool
+	// RefreshBodyToken makes POST /token/refresh answer {"access": <jwt>}
+	// besides setting the cookie, as authx does. False answers {} for
+	// cookie-only clients, so that no script ever sees the access token.
+	// Nil means true.
+	RefreshBodyToken *bool
 
 	// ConfirmTTL is how long an email confirmation link works. Default 48 h.
 	ConfirmTTL time.Duration
@@ -80,10 +102,13 @@ type Options struct {
 	ResetTTL time.Duration
 	// ConfirmPath and ResetPath are the front-end paths under BaseURL that
 	// receive ?token=. Defaults "/confirm" and "/reset_password" (authx).
+	// The page at ConfirmPath POSTs the token to /confirm; it confirms a
+	// registration or an email change alike.
 	ConfirmPath string
 	ResetPath   string
 	// LinkBuilder, when set, replaces the default link construction. kind is
-	// "confirm" or "reset".
+	// "confirm", "email_change" (a new address's confirmation, which the
+	// default sends to ConfirmPath too) or "reset".
 	LinkBuilder func(kind, token string) string
 
 	// Mailer delivers mails. Default: a LogMailer writing to Logger.
@@ -174,6 +199,11 @@ func (o Options) withDefaults() (Options, error) {
 	u, err := url.Parse(o.BaseURL)
 	if o.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return o, fmt.Errorf("authgin: Options.BaseURL must be an absolute http(s) URL (got %q)", o.BaseURL)
+	}
+	if u.Scheme == "http" && !o.Debug && !loopbackHost(u.Hostname()) {
+		return o, fmt.Errorf("authgin: Options.BaseURL %q is plain http on a host that is not loopback: browsers drop "+
+			"the Secure cookies authgin sets outside Debug there, so every call after login would be 401; "+
+			"serve the front end over https, or set Debug for plain-http development", o.BaseURL)
 	}
 	for _, d := range []struct {
 		name string
@@ -269,5 +299,24 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Mailer == nil {
 		o.Mailer = LogMailer{Logger: o.Logger, ShowBody: o.Debug}
 	}
+	if err := o.Cookie.validate(o.Debug); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// refreshBodyToken reports whether /token/refresh's cookie answer carries
+// the access token (Options.RefreshBodyToken).
+func (o *Options) refreshBodyToken() bool { return o.RefreshBodyToken == nil || *o.RefreshBodyToken }
+
+// loopbackHost reports whether host names this machine: localhost, a name
+// under .localhost, or a loopback address. Browsers treat such origins as
+// secure and keep Secure cookies from them over plain http.
+func loopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

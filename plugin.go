@@ -30,9 +30,16 @@ import (
 // Service exposes its operations as Go calls. Two Auth values are fully
 // independent.
 type Auth struct {
-	o    Options
-	svc  *Service
-	csrf *http.CrossOriginProtection
+	o       Options
+	svc     *Service
+	csrf    *http.CrossOriginProtection
+	cookies cookies
+	// bearerRoutes holds "METHOD /full/path" of the routes whose only
+	// credential is the access token (crossOriginGuard).
+	bearerRoutes map[string]struct{}
+	// jwks is the JSON Web Key Set served at /.well-known/jwks.json; nil
+	// with HS256.
+	jwks []byte
 	// prune deletes dead rows in the background (prune.go).
 	prune *pruner
 	// probe checks the engine's trusted proxies once (clientip.go).
@@ -62,7 +69,13 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Auth{o: o, csrf: csrf}
+	a := &Auth{o: o, csrf: csrf, bearerRoutes: map[string]struct{}{}}
+	if a.cookies, err = newCookies(&a.o, g.BasePath()); err != nil {
+		return nil, err
+	}
+	if a.jwks, err = newJWKS(o.Signing); err != nil {
+		return nil, err
+	}
 	st, err := openStore(o.DB, o.DBTimeout)
 	if err != nil {
 		return nil, err
@@ -107,28 +120,38 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	// A child group, so that the app's group gains no middleware.
 	g = g.Group("", a.proxyCheck(), a.crossOriginGuard())
 	h := &handlers{
-		svc: a.svc,
-		cookies: cookies{
-			access: a.o.AccessCookie, refresh: a.o.RefreshCookie,
-			refreshPath: cookiePath(g.BasePath()), secure: !a.o.Debug,
-		},
-		now: a.o.Now,
-		log: a.o.Logger,
+		svc:     a.svc,
+		cookies: &a.cookies,
+		bearer:  a.o.BearerClients,
+		now:     a.o.Now,
+		log:     a.o.Logger,
 	}
 	user := a.RequireUser()
 	h.user = user
 	admin := a.RequireAdmin()
+	// authed mounts a route whose credential is the access token alone
+	// (RequireUser or RequireAdmin): a valid bearer token there is the
+	// credential used, so the cross-origin check does not apply to it.
+	authed := func(method, path string, mw, handler gin.HandlerFunc) {
+		a.bearerRoutes[method+" "+g.BasePath()+path] = struct{}{}
+		g.Handle(method, path, mw, handler)
+	}
 	g.POST("/register", h.register)
 	g.POST("/login", h.login)
 	g.POST("/logout", h.logout)
-	g.POST("/token", user, h.token)
+	authed("POST", "/token", user, h.token)
 	g.POST("/token/refresh", h.refresh)
 	g.GET("/confirm", user, h.confirmationStatus)
 	// With a {"token"} body: confirm (keeps the token out of access logs);
 	// otherwise (authenticated): send a new confirmation mail.
 	g.POST("/confirm", h.confirmOrRequest)
 	g.POST("/confirm/:token", h.confirmEmail)
-	g.POST("/:id/change_username", user, h.changeUsername)
+	authed("POST", "/:id/change_username", user, h.changeUsername)
+	g.GET("/.well-known/jwks.json", a.serveJWKS)
+
+	// Account self-service.
+	authed("POST", "/email", user, h.changeEmail)
+	authed("POST", "/delete_account", user, h.deleteAccount)
 
 	// Passwords.
 	g.POST("/forgot_password", h.forgotPassword)
@@ -137,23 +160,23 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	// logs); otherwise (authenticated): set a first password.
 	g.POST("/password", h.resetOrSetPassword)
 	g.POST("/password/:token", h.resetPassword)
-	g.PUT("/password", user, h.changePassword)
+	authed("PUT", "/password", user, h.changePassword)
 
 	// Sessions and the security log.
 	g.GET("/sessions", user, h.sessions)
-	g.DELETE("/sessions/:id", user, h.revokeSession)
-	g.POST("/logout_all", user, h.logoutAll)
+	authed("DELETE", "/sessions/:id", user, h.revokeSession)
+	authed("POST", "/logout_all", user, h.logoutAll)
 	g.GET("/events", user, h.events)
 
 	// authx's admin router. Static segments win over /:id in gin's router.
 	g.GET("/blacklist", admin, h.blacklist)
-	g.POST("/:id/blacklist", admin, h.toggleBan)
-	g.POST("/:id/kick", admin, h.kick)
+	authed("POST", "/:id/blacklist", admin, h.toggleBan)
+	authed("POST", "/:id/kick", admin, h.kick)
 	g.GET("/blackout", admin, h.getBlackout)
-	g.POST("/blackout", admin, h.setBlackout)
-	g.DELETE("/blackout", admin, h.deleteBlackout)
+	authed("POST", "/blackout", admin, h.setBlackout)
+	authed("DELETE", "/blackout", admin, h.deleteBlackout)
 	g.GET("/id_by_username", admin, h.idByUsername)
-	g.POST("/:id/permissions", admin, h.updatePermissions)
+	authed("POST", "/:id/permissions", admin, h.updatePermissions)
 
 	// authx's search router.
 	g.GET("/:id", admin, h.userProfile)

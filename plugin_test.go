@@ -40,8 +40,8 @@ func TestRegister(t *testing.T) {
 		if r.header.Get("Cache-Control") != "no-store" {
 			t.Fatal("token response without Cache-Control: no-store")
 		}
-		acc := r.cookie("access_token")
-		ref := r.cookie("refresh_token")
+		acc := r.cookie(accessCookie)
+		ref := r.cookie(refreshCookie)
 		if acc == nil || ref == nil {
 			t.Fatalf("cookies missing: %v", r.header["Set-Cookie"])
 		}
@@ -187,7 +187,7 @@ func TestLogin(t *testing.T) {
 			e.clock.Advance(time.Second)
 			r := c.post("/login", map[string]string{"login": login, "password": "correct horse battery"})
 			wantStatus(t, r, 200)
-			if r.str("username") != "Eve" || r.cookie("access_token") == nil || r.cookie("refresh_token") == nil {
+			if r.str("username") != "Eve" || r.cookie(accessCookie) == nil || r.cookie(refreshCookie) == nil {
 				t.Fatalf("login %q: %s %v", login, r.raw, r.header["Set-Cookie"])
 			}
 			a := e.account("eve")
@@ -205,7 +205,7 @@ func TestLogin(t *testing.T) {
 		if string(unknown.raw) != string(wrong.raw) || wrong.status != unknown.status {
 			t.Fatalf("unknown user %s vs wrong password %s", unknown.raw, wrong.raw)
 		}
-		if unknown.cookie("access_token") != nil {
+		if unknown.cookie(accessCookie) != nil {
 			t.Fatal("failed login set a cookie")
 		}
 		wantError(t, c.post("/login", map[string]string{"login": "", "password": ""}), 401, "invalid_credentials", "")
@@ -415,10 +415,10 @@ func TestLogout(t *testing.T) {
 		e := newEnv(t, db)
 		c := e.client()
 		c.register("jan@example.com", "jan", "correct horse battery")
-		refresh := c.jarCookie(testBase, "refresh_token")
+		refresh := c.jarCookie(testBase, refreshCookie)
 		r := c.post("/logout", nil)
 		wantStatus(t, r, 200)
-		for _, name := range []string{"access_token", "refresh_token"} {
+		for _, name := range []string{accessCookie, refreshCookie} {
 			ck := r.cookie(name)
 			if ck == nil || ck.MaxAge != -1 || !ck.HttpOnly || !ck.Secure || ck.Value != "" {
 				t.Fatalf("%s not expired: %+v", name, ck)
@@ -427,8 +427,8 @@ func TestLogout(t *testing.T) {
 				t.Fatal("expiry cookie lacks Path")
 			}
 		}
-		if r.cookie("access_token").Path != "/" || r.cookie("refresh_token").Path != testBase ||
-			r.cookie("access_token").SameSite != http.SameSiteLaxMode || r.cookie("refresh_token").SameSite != http.SameSiteStrictMode {
+		if r.cookie(accessCookie).Path != "/" || r.cookie(refreshCookie).Path != testBase ||
+			r.cookie(accessCookie).SameSite != http.SameSiteLaxMode || r.cookie(refreshCookie).SameSite != http.SameSiteStrictMode {
 			t.Fatal("expiry cookies differ from the cookies set")
 		}
 		if !strings.Contains(strings.Join(r.header["Set-Cookie"], "\n"), "Max-Age=0") {
@@ -436,7 +436,7 @@ func TestLogout(t *testing.T) {
 		}
 		// The session is revoked server-side: the old refresh token is dead.
 		replay := e.client()
-		replay.hdr.Set("Cookie", "refresh_token="+refresh)
+		replay.hdr.Set("Cookie", refreshCookie+"="+refresh)
 		wantError(t, replay.post("/token/refresh", nil), 401, "invalid_token", "")
 		var s session
 		db.First(&s)
@@ -462,23 +462,23 @@ func TestToken(t *testing.T) {
 			r.json["exp"] == nil || r.json["iat"] == nil || r.str("sid") == "" || r.header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("claims %s", r.raw)
 		}
-		access := c.jarCookie("/", "access_token")
-		refresh := c.jarCookie(testBase, "refresh_token")
+		access := c.jarCookie("/", accessCookie)
+		refresh := c.jarCookie(testBase, refreshCookie)
 		bearer := e.client()
 		wantStatus(t, bearer.post("/token", nil, "Authorization", "Bearer "+access), 200)
 		wantError(t, e.client().post("/token", nil), 401, "unauthorized", "")
 		wantError(t, bearer.post("/token", nil, "Authorization", "Bearer garbage"), 401, "unauthorized", "")
 		// A refresh token is never an access token.
 		wantError(t, bearer.post("/token", nil, "Authorization", "Bearer "+refresh), 401, "unauthorized", "")
-		bearer.hdr.Set("Cookie", "access_token="+refresh)
+		bearer.hdr.Set("Cookie", accessCookie+"="+refresh)
 		wantError(t, bearer.post("/token", nil), 401, "unauthorized", "")
 		// Nor the reverse.
 		swap := e.client()
-		swap.hdr.Set("Cookie", "refresh_token="+access)
+		swap.hdr.Set("Cookie", refreshCookie+"="+access)
 		wantError(t, swap.post("/token/refresh", nil), 401, "invalid_token", "")
 		// Expired access token.
 		e.clock.Advance(16 * time.Minute)
-		wantError(t, c.post("/token", nil, "Cookie", "access_token="+access), 401, "unauthorized", "")
+		wantError(t, c.post("/token", nil, "Cookie", accessCookie+"="+access), 401, "unauthorized", "")
 	})
 }
 
@@ -491,7 +491,7 @@ func TestRefresh(t *testing.T) {
 		e.clock.Advance(time.Minute)
 		r := c.post("/token/refresh", nil)
 		wantStatus(t, r, 200)
-		if r.str("access") == "" || r.cookie("access_token") == nil || r.cookie("access_token").Value != r.str("access") ||
+		if r.str("access") == "" || r.cookie(accessCookie) == nil || r.cookie(accessCookie).Value != r.str("access") ||
 			r.header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("refresh response %s %v", r.raw, r.header)
 		}
@@ -501,9 +501,9 @@ func TestRefresh(t *testing.T) {
 
 		wantError(t, e.client().post("/token/refresh", nil), 401, "invalid_token", "")
 		unknown := e.client()
-		unknown.hdr.Set("Cookie", "refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+		unknown.hdr.Set("Cookie", refreshCookie+"=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 		wantError(t, unknown.post("/token/refresh", nil), 401, "invalid_token", "")
-		unknown.hdr.Set("Cookie", "refresh_token="+strings.Repeat("A", 5000))
+		unknown.hdr.Set("Cookie", refreshCookie+"="+strings.Repeat("A", 5000))
 		wantError(t, unknown.post("/token/refresh", nil), 401, "invalid_token", "")
 
 		// Banned, then deleted users.
@@ -694,7 +694,7 @@ func TestTwoPluginsAreIndependent(t *testing.T) {
 	b := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.Secret = []byte("another secret of at least 32 bytes!!") })
 	c := a.client()
 	c.register("tom@example.com", "tom", "correct horse battery")
-	access := c.jarCookie("/", "access_token")
+	access := c.jarCookie("/", accessCookie)
 	wantStatus(t, a.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access), 200)
 	wantError(t, b.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access), 401, "unauthorized", "")
 }

@@ -61,7 +61,7 @@ func wantRejected(t *testing.T, e *testEnv, name, token string) {
 		c := e.client()
 		hdr := []string{"Authorization", "Bearer " + token}
 		if how == "cookie" {
-			hdr = []string{"Cookie", "access_token=" + token}
+			hdr = []string{"Cookie", accessCookie + "=" + token}
 		}
 		for _, r := range []*response{c.do("GET", "/api/admin", nil, hdr...), c.post("/token", nil, hdr...)} {
 			if r.status != 401 || r.str("code") != "unauthorized" {
@@ -93,7 +93,7 @@ func TestSecurityForgedAccessTokens(t *testing.T) {
 			wantRejected(t, e, "alg "+alg, b64(h)+"."+b64(claimsFor(id, sid, now, nil))+".")
 			wantRejected(t, e, "alg "+alg+" with a signature", b64(h)+"."+b64(claimsFor(id, sid, now, nil))+"."+strings.Split(good, ".")[2])
 		}
-		parts := strings.Split(c.jarCookie("/", "access_token"), ".")
+		parts := strings.Split(c.jarCookie("/", accessCookie), ".")
 		tampered := parts[0] + "." + b64(claimsFor(id, sid, now, nil)) + "." + parts[2]
 		wantRejected(t, e, "tampered payload", tampered)
 		wantRejected(t, e, "tampered signature", parts[0]+"."+parts[1]+"."+strings.Repeat("A", len(parts[2])))
@@ -122,7 +122,7 @@ func TestSecurityForgedAccessTokens(t *testing.T) {
 		}
 
 		// Opaque tokens are never access tokens.
-		refresh := c.jarCookie(testBase, "refresh_token")
+		refresh := c.jarCookie(testBase, refreshCookie)
 		confirm := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
 		wantStatus(t, e.client().post("/forgot_password", map[string]string{"email": "mallory@example.com"}), 200)
 		reset := linkToken(t, e.mail.wait(t, 2).Text, "/reset_password?token=")
@@ -130,16 +130,16 @@ func TestSecurityForgedAccessTokens(t *testing.T) {
 			wantRejected(t, e, name+" token as access", tok)
 			// Nor refresh tokens.
 			x := e.client()
-			x.hdr.Set("Cookie", "refresh_token="+tok)
+			x.hdr.Set("Cookie", refreshCookie+"="+tok)
 			if name != "refresh" {
 				wantError(t, x.post("/token/refresh", nil), 401, "invalid_token", "")
 			}
 		}
 		// An access token at /token/refresh is 401 and revokes nothing: the
 		// real refresh token still works afterwards.
-		for _, access := range []string{c.jarCookie("/", "access_token"), good} {
+		for _, access := range []string{c.jarCookie("/", accessCookie), good} {
 			x := e.client()
-			x.hdr.Set("Cookie", "refresh_token="+access)
+			x.hdr.Set("Cookie", refreshCookie+"="+access)
 			wantError(t, x.post("/token/refresh", nil), 401, "invalid_token", "")
 		}
 		wantStatus(t, c.post("/token/refresh", nil), 200)
@@ -523,7 +523,7 @@ func TestSecurityNothingSecretInLogs(t *testing.T) {
 		reset2 := linkToken(t, e.mail.waitWith(t, 2, "/reset_password?token=").Text, "/reset_password?token=")
 		wantStatus(t, e.client().post("/password/"+reset2, map[string]string{"password1": pw1 + "!", "password2": pw1 + "!"}), 200) // path form
 		secrets = append(secrets, pw1+"!", confirm1, confirm2, reset1, reset2,
-			c.jarCookie("/", "access_token"), c.jarCookie(testBase, "refresh_token"))
+			c.jarCookie("/", accessCookie), c.jarCookie(testBase, refreshCookie))
 		wantStatus(t, c.post("/logout", nil), 200)
 
 		for name, out := range map[string]string{"slog": e.logs.String(), "gin (redacting)": ginLog.String()} {

@@ -33,6 +33,8 @@ type Service struct {
 	// caches strict-mode session checks (nil: no cache).
 	blackout *blackoutCache
 	strict   *strictCache
+	// confirmed remembers confirmed accounts for RequireConfirmed.
+	confirmed confirmedSet
 }
 
 // Client describes where a request came from.
@@ -464,19 +466,23 @@ func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account,
 	return token, tx.insertConfirmation(ctx, acct.ID, acct.EmailKey, hash, now, now.Add(s.o.ConfirmTTL))
 }
 
-// ConfirmEmail consumes a confirmation token. Unknown, used and expired
-// tokens, and tokens for an address the user has since changed, are
-// ErrInvalidConfirmToken; they count toward the client's TokenGuessIP limit.
+// ConfirmEmail consumes a confirmation token: it confirms the account's
+// address, or for an email change token (ChangeEmail) sets and confirms the
+// new one. Unknown, used and expired tokens, and tokens for an address the
+// user has since changed, are ErrInvalidConfirmToken; they count toward
+// the client's TokenGuessIP limit. An email change whose address another
+// account took meanwhile is ErrEmailExists and leaves the token usable.
 func (s *Service) ConfirmEmail(ctx context.Context, token string, cl Client) error {
-	return s.guardTokenGuess(ctx, cl, ErrInvalidConfirmToken, func() error { return s.confirmEmail(ctx, token) })
+	return s.guardTokenGuess(ctx, cl, ErrInvalidConfirmToken, func() error { return s.confirmEmail(ctx, token, cl) })
 }
 
-func (s *Service) confirmEmail(ctx context.Context, token string) error {
+func (s *Service) confirmEmail(ctx context.Context, token string, cl Client) error {
 	if token == "" || len(token) > maxOpaqueLen {
 		return ErrInvalidConfirmToken
 	}
 	now := s.now()
 	var acct *Account
+	oldEmail := "" // set by an email change token
 	err := s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		ec, err := tx.confirmationByHash(ctx, hashOpaque(token))
 		if err != nil {
@@ -492,6 +498,9 @@ func (s *Service) confirmEmail(ctx context.Context, token string) error {
 		if acct, err = tx.accountByID(ctx, ec.UserID); err != nil {
 			return err
 		}
+		if ec.NewEmail != "" {
+			return s.applyEmailChange(ctx, tx, acct, ec, now, &oldEmail)
+		}
 		if acct.EmailKey != ec.Email {
 			return ErrInvalidConfirmToken
 		}
@@ -502,6 +511,10 @@ func (s *Service) confirmEmail(ctx context.Context, token string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if oldEmail != "" {
+		s.emailChanged(ctx, acct, oldEmail, cl)
+		return nil
 	}
 	s.log.InfoContext(ctx, "authgin: email confirmed", "user_id", acct.ID)
 	runHook(ctx, s.log, "OnConfirm", s.o.Hooks.OnConfirm, s.userEvent(acct, "", Client{}))

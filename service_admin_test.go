@@ -408,8 +408,8 @@ func TestBlackout(t *testing.T) {
 		e2 := newEnv(t, db)
 		old := e.client()
 		old.register("old@example.com", "old", "correct horse battery")
-		oldAccess := old.jarCookie("/", "access_token")
-		oldRefresh := old.jarCookie(testBase, "refresh_token")
+		oldAccess := old.jarCookie("/", accessCookie)
+		oldRefresh := old.jarCookie(testBase, refreshCookie)
 		admin := e.admin()
 		wantError(t, admin.do("GET", testBase+"/blackout", nil), 404, "blackout_not_found", "")
 		wantStatus(t, e2.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+oldAccess), 200)
@@ -469,7 +469,7 @@ func TestBlackoutReachesOtherInstances(t *testing.T) {
 		e2 := newEnv(t, db, func(o *Options) { o.BlackoutRefresh = 20 * time.Millisecond })
 		c := e.client()
 		c.register("far@example.com", "far", "correct horse battery")
-		access := c.jarCookie("/", "access_token")
+		access := c.jarCookie("/", accessCookie)
 		e.clock.Advance(time.Second)
 		if _, err := e.auth.Service().SetBlackout(context.Background(), User{ID: 1}, Client{}); err != nil {
 			t.Fatal(err)
@@ -492,7 +492,7 @@ func TestStrictMode(t *testing.T) {
 			c := e.client()
 			wantStatus(t, c.post("/login", map[string]string{"login": "strict", "password": "correct horse battery"}), 200)
 			wantStatus(t, c.do("GET", "/api/me", nil), 200)
-			return c, c.jarCookie("/", "access_token")
+			return c, c.jarCookie("/", accessCookie)
 		}
 		c := e.client()
 		id := userID(c.register("strict@example.com", "strict", "correct horse battery"))
@@ -502,7 +502,7 @@ func TestStrictMode(t *testing.T) {
 		}
 
 		// logout: the access token dies with the session.
-		access := c.jarCookie("/", "access_token")
+		access := c.jarCookie("/", accessCookie)
 		wantStatus(t, c.post("/logout", nil), 200)
 		wantError(t, bearer(access), 401, "unauthorized", "")
 
@@ -571,7 +571,7 @@ func TestStrictCache(t *testing.T) {
 		e2 := newEnv(t, db, opt)
 		c := e1.client()
 		c.register("cache@example.com", "cache", "correct horse battery")
-		access := c.jarCookie("/", "access_token")
+		access := c.jarCookie("/", accessCookie)
 		on := func(e *testEnv) *response {
 			return e.client().do("GET", "/api/me", nil, "Authorization", "Bearer "+access)
 		}
@@ -588,7 +588,7 @@ func TestStrictCache(t *testing.T) {
 		// Revocations through an instance clear its own cache.
 		c2 := e2.client()
 		wantStatus(t, c2.post("/login", map[string]string{"login": "cache", "password": "correct horse battery"}), 200)
-		access = c2.jarCookie("/", "access_token")
+		access = c2.jarCookie("/", accessCookie)
 		wantStatus(t, on(e2), 200)
 		wantStatus(t, c2.post("/logout_all", nil), 200)
 		wantError(t, on(e2), 401, "unauthorized", "")
@@ -610,7 +610,7 @@ func TestHooksPanicking(t *testing.T) {
 		c := e.client()
 		id := userID(c.register("hook@example.com", "hook", "correct horse battery"))
 		wantStatus(t, c.post("/login", map[string]string{"login": "hook", "password": "correct horse battery"}), 200)
-		stolen := c.jarCookie(testBase, "refresh_token")
+		stolen := c.jarCookie(testBase, refreshCookie)
 		wantStatus(t, c.post("/token/refresh", nil), 200)
 		e.clock.Advance(time.Minute)
 		wantError(t, e.withRefresh(stolen).post("/token/refresh", nil), 401, "invalid_token", "")

@@ -23,6 +23,10 @@ const (
 	EventPermissionsChange = "permissions_change"
 	EventBlackout          = "blackout"        // recorded for the admin who set it
 	EventBlackoutLifted    = "blackout_lifted" // recorded for the admin who lifted it
+	EventEmailChange       = "email_change"
+	// EventAccountDeleted is what stays of a deleted account's log: its
+	// id and the time, nothing personal.
+	EventAccountDeleted = "account_deleted"
 )
 
 // record stores a security event and runs Hooks.OnSecurityEvent. It is

@@ -51,7 +51,7 @@ func TestPrune(t *testing.T) {
 		confirm := linkToken(t, e.mail.wait(t, 1).Text, "https://app.example/confirm?token=")
 		gone := e.client()
 		wantStatus(t, loginAs(gone, "alice", pw), 200)
-		goneToken := gone.jarCookie(testBase, "refresh_token")
+		goneToken := gone.jarCookie(testBase, refreshCookie)
 		wantStatus(t, gone.post("/logout", nil), 200) // a revoked session
 		wantError(t, loginAs(e.client(), "nobody", "wrong password"), 401, "invalid_credentials", "")
 		wantStatus(t, e.client().post("/forgot_password", map[string]string{"email": "alice@example.com"}), 200)

@@ -38,7 +38,7 @@ func (r *recorder[T]) all() []T {
 // withCookie returns a fresh client that sends exactly this refresh token.
 func (e *testEnv) withRefresh(token string) *client {
 	c := e.client()
-	c.hdr.Set("Cookie", "refresh_token="+token)
+	c.hdr.Set("Cookie", refreshCookie+"="+token)
 	return c
 }
 
@@ -85,12 +85,12 @@ func TestRefreshRotation(t *testing.T) {
 		c := e.client()
 		id := int64(c.register("rot@example.com", "rot", "correct horse battery").json["id"].(float64))
 		sid := sidOf(t, c)
-		first := c.jarCookie(testBase, "refresh_token")
+		first := c.jarCookie(testBase, refreshCookie)
 
 		e.clock.Advance(time.Minute)
 		r := c.post("/token/refresh", nil)
 		wantStatus(t, r, 200)
-		ck := r.cookie("refresh_token")
+		ck := r.cookie(refreshCookie)
 		if ck == nil || ck.Value == "" || ck.Value == first {
 			t.Fatalf("no successor refresh cookie: %v", r.header["Set-Cookie"])
 		}
@@ -117,10 +117,10 @@ func TestRefreshRotation(t *testing.T) {
 		old := e.withRefresh(first)
 		r = old.post("/token/refresh", nil)
 		wantStatus(t, r, 200)
-		if r.str("access") == "" || r.cookie("access_token") == nil {
+		if r.str("access") == "" || r.cookie(accessCookie) == nil {
 			t.Fatalf("grace answer %s", r.raw)
 		}
-		if r.cookie("refresh_token") != nil {
+		if r.cookie(refreshCookie) != nil {
 			t.Fatal("the grace path minted another refresh token")
 		}
 		if n := liveTokens(t, db, sid); n != 1 {
@@ -174,7 +174,7 @@ func (e *testEnv) refreshWith(hc *http.Client, token string) (int, string, error
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Cookie", "refresh_token="+token)
+	req.Header.Set("Cookie", refreshCookie+"="+token)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err
@@ -182,7 +182,7 @@ func (e *testEnv) refreshWith(hc *http.Client, token string) (int, string, error
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "refresh_token" {
+		if ck.Name == refreshCookie {
 			return resp.StatusCode, ck.Value, nil
 		}
 	}
@@ -195,7 +195,7 @@ func TestRefreshConcurrentTabs(t *testing.T) {
 		c := e.client()
 		c.register("tabs@example.com", "tabs", "correct horse battery")
 		sid := sidOf(t, c)
-		token := c.jarCookie(testBase, "refresh_token")
+		token := c.jarCookie(testBase, refreshCookie)
 		e.clock.Advance(time.Minute)
 
 		const n = 20
@@ -281,7 +281,7 @@ func TestRefreshLostRace(t *testing.T) {
 		c := e.client()
 		c.register("lost@example.com", "lostrace", "correct horse battery")
 		sid := sidOf(t, c)
-		token := c.jarCookie(testBase, "refresh_token")
+		token := c.jarCookie(testBase, refreshCookie)
 		svc := e.auth.svc
 		ctx := context.Background()
 		read, err := svc.readRefresh(ctx, hashOpaque(token))
@@ -316,9 +316,9 @@ func TestRefreshRevokedDuringRotation(t *testing.T) {
 		c := e.client()
 		c.register("revo@example.com", "revoked", "correct horse battery")
 		sid := sidOf(t, c)
-		stolen := c.jarCookie(testBase, "refresh_token")
+		stolen := c.jarCookie(testBase, refreshCookie)
 		wantStatus(t, c.post("/token/refresh", nil), 200)
-		current := c.jarCookie(testBase, "refresh_token")
+		current := c.jarCookie(testBase, refreshCookie)
 		e.clock.Advance(time.Minute)
 		svc := e.auth.svc
 		ctx := context.Background()
@@ -347,9 +347,9 @@ func TestRefreshReplayRace(t *testing.T) {
 			c := e.client()
 			wantStatus(t, c.post("/login", map[string]string{"login": "race", "password": "correct horse battery"}), 200)
 			sid := sidOf(t, c)
-			stolen := c.jarCookie(testBase, "refresh_token")
+			stolen := c.jarCookie(testBase, refreshCookie)
 			wantStatus(t, c.post("/token/refresh", nil), 200)
-			current := c.jarCookie(testBase, "refresh_token")
+			current := c.jarCookie(testBase, refreshCookie)
 			e.clock.Advance(31 * time.Second) // past the grace window of stolen
 
 			hc := e.warmClient(2)
@@ -390,16 +390,16 @@ func TestRefreshWithoutRotation(t *testing.T) {
 		e := newEnv(t, db, func(o *Options) { o.DisableRotation = true })
 		c := e.client()
 		c.register("norot@example.com", "norot", "correct horse battery")
-		token := c.jarCookie(testBase, "refresh_token")
+		token := c.jarCookie(testBase, refreshCookie)
 		for range 3 {
 			e.clock.Advance(time.Hour)
 			r := c.post("/token/refresh", nil)
 			wantStatus(t, r, 200)
-			if r.cookie("refresh_token") != nil {
+			if r.cookie(refreshCookie) != nil {
 				t.Fatal("refresh token rotated with DisableRotation")
 			}
 		}
-		if c.jarCookie(testBase, "refresh_token") != token {
+		if c.jarCookie(testBase, refreshCookie) != token {
 			t.Fatal("refresh cookie changed")
 		}
 		wantStatus(t, c.post("/logout", nil), 200)
@@ -423,7 +423,7 @@ func TestRefreshIdleAndAbsoluteExpiryWithRotation(t *testing.T) {
 			r := c.post("/token/refresh", nil)
 			wantStatus(t, r, 200)
 			want := int((4*time.Hour - time.Duration(i+1)*50*time.Minute) / time.Second)
-			if ck := r.cookie("refresh_token"); ck == nil || ck.MaxAge != want {
+			if ck := r.cookie(refreshCookie); ck == nil || ck.MaxAge != want {
 				t.Fatalf("refresh %d: cookie %+v, want Max-Age %d", i, ck, want)
 			}
 		}
@@ -481,7 +481,7 @@ func TestSessionRoutes(t *testing.T) {
 		wantStatus(t, stranger.post("/token/refresh", nil), 200)
 		r = laptop.do("DELETE", testBase+"/sessions/"+phoneSID, nil)
 		wantStatus(t, r, 200)
-		if r.cookie("refresh_token") != nil {
+		if r.cookie(refreshCookie) != nil {
 			t.Fatal("ending another session expired the caller's cookies")
 		}
 		wantError(t, phone.post("/token/refresh", nil), 401, "invalid_token", "")
@@ -502,7 +502,7 @@ func TestSessionRoutes(t *testing.T) {
 		own := sidOf(t, laptop)
 		r = laptop.do("DELETE", testBase+"/sessions/"+own, nil)
 		wantStatus(t, r, 200)
-		if ck := r.cookie("refresh_token"); ck == nil || ck.MaxAge != -1 {
+		if ck := r.cookie(refreshCookie); ck == nil || ck.MaxAge != -1 {
 			t.Fatal("ending the current session left its cookies")
 		}
 
@@ -518,7 +518,7 @@ func TestSessionRoutes(t *testing.T) {
 		if r.json["revoked"] != float64(3) {
 			t.Fatalf("logout_all %s", r.raw)
 		}
-		if ck := r.cookie("access_token"); ck == nil || ck.MaxAge != -1 {
+		if ck := r.cookie(accessCookie); ck == nil || ck.MaxAge != -1 {
 			t.Fatal("logout_all left the cookies")
 		}
 		for _, cl := range clients {
@@ -543,9 +543,9 @@ func TestLogoutKillsRotatedFamily(t *testing.T) {
 		e := newEnv(t, db)
 		c := e.client()
 		c.register("lo@example.com", "logoutee", "correct horse battery")
-		first := c.jarCookie(testBase, "refresh_token")
+		first := c.jarCookie(testBase, refreshCookie)
 		wantStatus(t, c.post("/token/refresh", nil), 200)
-		second := c.jarCookie(testBase, "refresh_token")
+		second := c.jarCookie(testBase, refreshCookie)
 		sid := sidOf(t, c)
 		wantStatus(t, c.post("/logout", nil), 200)
 		for _, tok := range []string{first, second} {

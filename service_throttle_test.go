@@ -224,7 +224,7 @@ func TestRefreshSessionThrottle(t *testing.T) {
 		wantStatus(t, b.post("/token/refresh", nil), 200)
 		// Unknown refresh tokens are 401, never counted against anyone.
 		x := e.client()
-		x.hdr.Set("Cookie", "refresh_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+		x.hdr.Set("Cookie", refreshCookie+"=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 		wantError(t, x.post("/token/refresh", nil), 401, "invalid_token", "")
 		e.clock.Advance(time.Minute)
 		wantStatus(t, a.post("/token/refresh", nil), 200)

@@ -119,6 +119,39 @@ func (s *store) markConfirmed(ctx context.Context, id int64, now time.Time) erro
 	return err
 }
 
+// changeEmail sets account id's address to email (key key) and marks it
+// confirmed. A taken key is errDuplicate.
+func (s *store) changeEmail(ctx context.Context, id int64, email, key string, now time.Time) error {
+	_, err := s.exec(ctx, "UPDATE users SET email = ?, email_key = ?, confirmed = ?, updated_at = ? WHERE id = ?",
+		email, key, true, now, id)
+	return err
+}
+
+// deleteAccount deletes account id and every row that belongs to it: its
+// sessions and their refresh tokens, its one-time tokens and its security
+// log. It reports whether the account existed. A table that gains rows
+// per user must be added here.
+func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
+	var n int64
+	err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
+		for _, q := range []string{
+			"DELETE FROM refresh_tokens WHERE user_id = ?",
+			"DELETE FROM sessions WHERE user_id = ?",
+			"DELETE FROM email_confirmations WHERE user_id = ?",
+			"DELETE FROM password_resets WHERE user_id = ?",
+			"DELETE FROM security_events WHERE user_id = ?",
+		} {
+			if _, err := tx.exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		var err error
+		n, err = tx.exec(ctx, "DELETE FROM users WHERE id = ?", id)
+		return err
+	})
+	return n == 1, err
+}
+
 // renameAccount sets account id's username. A taken key is errDuplicate.
 func (s *store) renameAccount(ctx context.Context, id int64, display, key string, now time.Time) error {
 	_, err := s.setAccount(ctx, id, map[string]any{"username": display, "username_key": key, "updated_at": now})

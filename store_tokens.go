@@ -17,6 +17,14 @@ func (s *store) insertConfirmation(ctx context.Context, userID int64, emailKey, 
 	return err
 }
 
+// insertEmailChange stores an email change token (hash) that sets the
+// user's address to newEmail, whose key is newKey.
+func (s *store) insertEmailChange(ctx context.Context, userID int64, newKey, newEmail, hash string, now, expires time.Time) error {
+	_, err := s.exec(ctx, "INSERT INTO email_confirmations (user_id, email, new_email, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+		userID, newKey, newEmail, hash, now, expires)
+	return err
+}
+
 // retireConfirmations ends every outstanding confirmation token of a user.
 func (s *store) retireConfirmations(ctx context.Context, userID int64, now time.Time) error {
 	_, err := s.exec(ctx, "UPDATE email_confirmations SET used_at = ? WHERE user_id = ? AND used_at IS NULL", now, userID)
@@ -26,8 +34,8 @@ func (s *store) retireConfirmations(ctx context.Context, userID int64, now time.
 // confirmationByHash loads the confirmation token with hash; nil if none.
 func (s *store) confirmationByHash(ctx context.Context, hash string) (*emailConfirmation, error) {
 	var ec emailConfirmation
-	found, err := s.scanRow(ctx, "SELECT id, user_id, email, token_hash, created_at, expires_at, used_at FROM email_confirmations WHERE token_hash = ?",
-		[]any{hash}, &ec.ID, &ec.UserID, &ec.Email, &ec.TokenHash, &ec.CreatedAt, &ec.ExpiresAt, &ec.UsedAt)
+	found, err := s.scanRow(ctx, "SELECT id, user_id, email, new_email, token_hash, created_at, expires_at, used_at FROM email_confirmations WHERE token_hash = ?",
+		[]any{hash}, &ec.ID, &ec.UserID, &ec.Email, &ec.NewEmail, &ec.TokenHash, &ec.CreatedAt, &ec.ExpiresAt, &ec.UsedAt)
 	if err != nil || !found {
 		return nil, err
 	}

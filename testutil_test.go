@@ -145,6 +145,13 @@ func (s *syncBuffer) String() string {
 
 const testBase = "/api/users"
 
+// The cookie names of a test plugin, which runs without Debug: the default
+// names with the prefixes browsers enforce.
+const (
+	accessCookie  = "__Host-access_token"
+	refreshCookie = "__Secure-refresh_token"
+)
+
 // newEnv mounts a plugin on db; opt may adjust the options.
 func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 	t.Helper()
@@ -178,6 +185,7 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 		})
 		api.Handle(m, "/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
 		api.Handle(m, "/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
+		api.Handle(m, "/confirmed", auth.RequireConfirmed(), func(c *gin.Context) { c.JSON(200, gin.H{"confirmed": true}) })
 	}
 	e.srv = httptest.NewTLSServer(validateOpenAPI(t, r))
 	t.Cleanup(func() {

@@ -57,6 +57,8 @@ func newAuthginAppOn(tb testing.TB, db *gorm.DB, o authgin.Options) authginApp {
 	quiet := slog.New(slog.DiscardHandler)
 	o.DB, o.Secret, o.BaseURL, o.Logger = db, secret, "https://app.example", quiet
 	o.Mailer = authgin.LogMailer{Logger: quiet}
+	// Every case, the baselines too, reads the cookie named cookieName.
+	o.Cookie.Unprefixed = true
 	r := gin.New()
 	auth, err := authgin.Register(r.Group("/api/users"), o)
 	if err != nil {

@@ -3,7 +3,7 @@
 //
 //	AUTHGIN_DEBUG=1 go run ./examples/basic
 //
-// Configuration is by environment; see README.md ("Running the example").
+// Configuration is by environment; see README.md in this folder.
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
@@ -38,16 +39,52 @@ func main() {
 
 // run serves until ctx ends.
 func run(ctx context.Context, log *slog.Logger) error {
+	a, err := newApp(ctx, log, nil)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: env("ADDR", ":8000"), Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("basic: listening", "addr", srv.Addr)
+	select {
+	case err := <-errc:
+		_ = a.auth.Close(context.Background()) // the listen error is the one to report
+		return err
+	case <-ctx.Done():
+	}
+	// Stop taking requests, then deliver the mails still queued.
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		log.Warn("basic: shutdown", "err", err)
+	}
+	return a.auth.Close(shutdown)
+}
+
+// app is the example's HTTP handler and its plugin.
+type app struct {
+	handler http.Handler
+	auth    *authgin.Auth
+}
+
+// newApp builds the example from the environment. tweak, when not nil,
+// adjusts the options last (tests shorten lifetimes and catch mails).
+func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options)) (*app, error) {
 	debug := os.Getenv("AUTHGIN_DEBUG") == "1"
 	if !debug {
 		gin.SetMode(gin.ReleaseMode)
 	}
 	db, err := openDB(env("DATABASE_URL", "authgin.db"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	secret := []byte(os.Getenv("AUTHGIN_SECRET"))
-	if len(secret) == 0 && debug {
+	signing, err := signingKey(os.Getenv("AUTHGIN_SIGNING_KEY"))
+	if err != nil {
+		return nil, err
+	}
+	if len(secret) == 0 && signing == nil && debug {
 		secret = []byte(rand.Text() + rand.Text())
 		log.Warn("AUTHGIN_SECRET is not set: using a random key; tokens die with the process")
 	}
@@ -61,12 +98,20 @@ func run(ctx context.Context, log *slog.Logger) error {
 		proxies = strings.Split(p, ",")
 	}
 	if err := r.SetTrustedProxies(proxies); err != nil {
-		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	origins := list(os.Getenv("CORS_ORIGINS"))
+	if len(origins) > 0 {
+		mw, err := corsMiddleware(origins)
+		if err != nil {
+			return nil, err
+		}
+		r.Use(mw)
 	}
 
 	mailer, err := smtpMailer()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if mailer == nil {
 		log.Warn("SMTP_HOST is not set: mails are written to the log (bodies only with AUTHGIN_DEBUG=1)")
@@ -74,20 +119,31 @@ func run(ctx context.Context, log *slog.Logger) error {
 	opts := authgin.Options{
 		DB:              db,
 		Secret:          secret,
+		Signing:         signing,
 		BaseURL:         env("BASE_URL", "http://localhost:8000"),
 		Debug:           debug,
 		RecaptchaSecret: os.Getenv("RECAPTCHA_SECRET"),
 		Mailer:          mailer,
 		Logger:          log,
+		BearerClients:   os.Getenv("AUTHGIN_BEARER_CLIENTS") == "1",
+		// Front ends on the CORS origins send credentials: trust them for
+		// the cross-origin (CSRF) check too.
+		TrustedOrigins: origins,
+	}
+	if opts.Cookie, err = cookieOptions(os.Getenv("COOKIE_SAMESITE"), os.Getenv("COOKIE_DOMAIN")); err != nil {
+		return nil, err
+	}
+	if tweak != nil {
+		tweak(&opts)
 	}
 	auth, err := authgin.Register(r.Group("/api/users"), opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if spec := os.Getenv("AUTHGIN_ADMIN"); spec != "" {
 		if err := ensureAdmin(ctx, auth, spec, log); err != nil {
 			_ = auth.Close(context.Background()) // the admin error is the one to report
-			return err
+			return nil, err
 		}
 	}
 
@@ -98,23 +154,71 @@ func run(ctx context.Context, log *slog.Logger) error {
 		u, _ := authgin.CurrentUser(c)
 		c.JSON(http.StatusOK, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions})
 	})
+	serveFrontEnd(r)
+	return &app{handler: r, auth: auth}, nil
+}
 
-	srv := &http.Server{Addr: env("ADDR", ":8000"), Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("basic: listening", "addr", srv.Addr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// signingKey reads AUTHGIN_SIGNING_KEY, a PKCS#8 PEM file; nil when unset.
+func signingKey(path string) (*authgin.SigningConfig, error) {
+	if path == "" {
+		return nil, nil
 	}
-	// Stop taking requests, then deliver the mails still queued.
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		log.Warn("basic: shutdown", "err", err)
+	pem, err := os.ReadFile(path) // #nosec G304 G703 -- the operator names the key file (AUTHGIN_SIGNING_KEY)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHGIN_SIGNING_KEY: %w", err)
 	}
-	return auth.Close(shutdown)
+	s, err := authgin.SigningKeyFromPEM(pem)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHGIN_SIGNING_KEY: %w", err)
+	}
+	return s, nil
+}
+
+// cookieOptions reads COOKIE_SAMESITE (lax, strict or none; unset keeps
+// authgin's Lax access and Strict refresh cookies) and COOKIE_DOMAIN.
+func cookieOptions(sameSite, domain string) (authgin.CookieOptions, error) {
+	co := authgin.CookieOptions{Domain: domain}
+	var mode http.SameSite
+	switch strings.ToLower(sameSite) {
+	case "":
+	case "lax":
+		mode = http.SameSiteLaxMode
+	case "strict":
+		mode = http.SameSiteStrictMode
+	case "none":
+		mode = http.SameSiteNoneMode
+	default:
+		return co, fmt.Errorf("COOKIE_SAMESITE must be lax, strict or none (got %q)", sameSite)
+	}
+	co.AccessSameSite, co.RefreshSameSite = mode, mode
+	return co, nil
+}
+
+// corsMiddleware lets the front ends at origins call the API with
+// credentials (cookies) and the headers authgin's clients send.
+func corsMiddleware(origins []string) (gin.HandlerFunc, error) {
+	cfg := cors.Config{
+		AllowOrigins:     origins,
+		AllowMethods:     []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+		AllowHeaders:     []string{"Content-Type", "Authorization", "X-Auth-Mode"},
+		AllowCredentials: true,
+		MaxAge:           10 * time.Minute,
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
+	}
+	return cors.New(cfg), nil
+}
+
+// list splits a comma-separated setting, dropping empty items.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ensureAdmin creates or promotes the admin named by AUTHGIN_ADMIN

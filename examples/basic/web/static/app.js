@@ -1,0 +1,134 @@
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function show(signedIn) {
+  $("signed-in").hidden = !signedIn;
+  $("signed-out").hidden = signedIn;
+  document.body.dataset.state = signedIn ? "signed-in" : "signed-out";
+}
+
+// refreshMe asks the server who we are and fills the page.
+async function refreshMe() {
+  const me = await call("GET", "/api/me");
+  if (!me.ok) {
+    show(false);
+    return false;
+  }
+  $("me-username").textContent = me.data.username;
+  $("me-id").textContent = String(me.data.id);
+  const st = await call("GET", API + "/confirm");
+  if (st.ok) {
+    $("me-email").textContent = st.data.email;
+    $("me-confirmed").textContent = st.data.confirmed ? "yes" : "no";
+    $("resend-confirmation").hidden = st.data.confirmed;
+  }
+  await loadSessions();
+  show(true);
+  return true;
+}
+
+async function loadSessions() {
+  const res = await call("GET", API + "/sessions");
+  const list = $("sessions");
+  list.replaceChildren();
+  if (!res.ok) return;
+  for (const s of res.data) {
+    const li = document.createElement("li");
+    li.textContent = (s.current ? "this browser" : s.userAgent || "unknown client") +
+      " — " + s.ip + ", last used " + new Date(s.lastUsedAt).toLocaleString();
+    if (!s.current) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "End";
+      b.addEventListener("click", async () => {
+        const r = await call("DELETE", API + "/sessions/" + encodeURIComponent(s.id));
+        r.ok ? say("Session ended.") : sayError(r);
+        loadSessions();
+      });
+      li.append(" ", b);
+    }
+    list.append(li);
+  }
+}
+
+// onSubmit wires a form to a handler that gets its fields.
+function onSubmit(id, fn) {
+  $(id).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    await fn(formData(ev.target), ev.target);
+  });
+}
+
+onSubmit("register-form", async (f, form) => {
+  const res = await call("POST", API + "/register", f, { refresh: false });
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("Welcome, " + res.data.username + "! We mailed you a link to confirm your email.");
+  await refreshMe();
+});
+
+onSubmit("login-form", async (f, form) => {
+  const res = await call("POST", API + "/login", f, { refresh: false });
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("Logged in as " + res.data.username + ".");
+  await refreshMe();
+});
+
+onSubmit("forgot-form", async (f, form) => {
+  const res = await call("POST", API + "/forgot_password", f, { refresh: false });
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("If an account has this address, a reset link is on its way.");
+});
+
+onSubmit("password-form", async (f, form) => {
+  const res = await call("PUT", API + "/password", f);
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("Password changed. Your other sessions were logged out.");
+  loadSessions();
+});
+
+onSubmit("email-form", async (f, form) => {
+  const res = await call("POST", API + "/email", f);
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("We mailed a link to " + f.email + ". Your address changes when you open it.");
+});
+
+onSubmit("delete-form", async (f, form) => {
+  if (!confirm("Delete your account for good?")) return;
+  const res = await call("POST", API + "/delete_account", f);
+  if (!res.ok) return sayError(res);
+  form.reset();
+  say("Your account was deleted.");
+  show(false);
+});
+
+$("whoami").addEventListener("click", async () => {
+  if (await refreshMe()) say("The server knows you as " + $("me-username").textContent + ".");
+  else say("You are not logged in.", true);
+});
+
+$("resend-confirmation").addEventListener("click", async () => {
+  const res = await call("POST", API + "/confirm");
+  res.ok ? say("A new confirmation link is on its way.") : sayError(res);
+});
+
+$("logout").addEventListener("click", async () => {
+  const res = await call("POST", API + "/logout", undefined, { refresh: false });
+  if (!res.ok) return sayError(res);
+  say("Logged out.");
+  show(false);
+});
+
+$("logout-all").addEventListener("click", async () => {
+  const res = await call("POST", API + "/logout_all");
+  if (!res.ok) return sayError(res);
+  say("Logged out of " + res.data.revoked + " session(s), this one included.");
+  show(false);
+});
+
+refreshMe().then(() => { document.body.dataset.ready = "1"; });
