@@ -152,7 +152,7 @@ func capSQLitePool(db *gorm.DB) {
 }
 
 // runClients runs b.N operations spread over the clients (one goroutine
-// each) and reports throughput and round trips per operation.
+// each) and reports throughput, round trips and CPU time per operation.
 func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atomic.Int64) float64 {
 	ctx := context.Background()
 	var next atomic.Int64
@@ -160,6 +160,7 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 	var wg sync.WaitGroup
 	before := trips.Load()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i, op := range ops {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
@@ -171,6 +172,7 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 		})
 	}
 	wg.Wait()
+	cpu = processCPU() - cpu
 	b.StopTimer()
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
@@ -178,6 +180,11 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "ops/s")
 	b.ReportMetric(float64(trips.Load()-before)/float64(b.N), "roundtrips/op")
+	// The process's CPU time (user and system, every goroutine) per
+	// operation: less at the mercy of other jobs on the machine than the
+	// rate. With SQLite it includes the database's own work; a server's is
+	// not counted.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	return rate
 }
 
