@@ -249,6 +249,9 @@ const (
 // and register (store_*.go, captured with the round-trip counter), in
 // database/sql, in the form authgin uses on each database.
 type rawSQL struct {
+	// deadline, when set (BENCH_RAW_DEADLINE), bounds each statement or
+	// transaction as authgin's Options.DBTimeout does.
+	deadline                                                  time.Duration
 	dialect                                                   string
 	throttle, throttleRow, refreshState, touchSession         string
 	consumeToken, insertToken                                 string
@@ -257,8 +260,10 @@ type rawSQL struct {
 }
 
 func newRawSQL(dialect string) rawSQL {
+	deadline, _ := time.ParseDuration(os.Getenv("BENCH_RAW_DEADLINE"))
 	q := rawSQL{
-		dialect: dialect,
+		deadline: deadline,
+		dialect:  dialect,
 		throttle: `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
 ON CONFLICT (bucket) DO UPDATE SET
   count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
@@ -319,6 +324,14 @@ func dollarParams(q string) string {
 	return b.String()
 }
 
+// bound gives ctx the twin's deadline, if any.
+func (q rawSQL) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if q.deadline <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, q.deadline)
+}
+
 // hit counts one event in bucket key: one upsert that returns the row, or
 // on MySQL the upsert and a read of the row in one transaction.
 func (q rawSQL) hit(ctx context.Context, p countingPool, key string, window time.Duration, now time.Time) error {
@@ -326,9 +339,11 @@ func (q rawSQL) hit(ctx context.Context, p countingPool, key string, window time
 	start := ms - window.Milliseconds()
 	var ws, count, blocked int64
 	if q.dialect != dialectMySQL {
+		ctx, cancel := q.bound(ctx)
+		defer cancel()
 		return p.QueryRowContext(ctx, q.throttle, key, ms, start, ms, start, ms, ms).Scan(&ws, &count, &blocked)
 	}
-	return inTx(ctx, p, func(tx *countingTx) error {
+	return q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
 		if _, err := tx.ExecContext(ctx, q.throttle, key, ms, start, start); err != nil {
 			return err
 		}
@@ -376,7 +391,9 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 	}
 	var u rawUser
 	var cutoff sql.NullInt64
-	err := p.QueryRowContext(ctx, q.refreshState, 1, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed,
+	qctx, cancel := q.bound(ctx)
+	defer cancel()
+	err := p.QueryRowContext(qctx, q.refreshState, 1, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed,
 		&s.id, &s.uid, &s.created, &s.lastUsed, &s.expires, &s.ip, &s.ua, &s.revoked,
 		&u.id, &u.email, &u.emailKey, &u.username, &u.usernameKey, &u.passwordHash, &u.permissions,
 		&u.confirmed, &u.banned, &u.created, &u.updated, &u.lastLogin, &cutoff)
@@ -391,7 +408,7 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 		return "", fmt.Errorf("throttle: %w", err)
 	}
 	successor, successorHash := opaqueToken()
-	err = inTx(ctx, p, func(tx *countingTx) error {
+	err = q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
 		if err := execOne(ctx, tx, q.touchSession, now, s.id); err != nil {
 			return err
 		}
@@ -431,12 +448,15 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	}
 	email := strings.ToLower(name + "@example.com")
 	key := strings.ToLower(name)
-	rows, err := p.QueryContext(ctx, q.usersTaken, email, key)
+	qctx, cancel := q.bound(ctx)
+	rows, err := p.QueryContext(qctx, q.usersTaken, email, key)
 	if err != nil {
+		cancel()
 		return err
 	}
 	taken := rows.Next()
 	rows.Close()
+	cancel()
 	if taken {
 		return errors.New("raw register: name taken")
 	}
@@ -448,7 +468,7 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	_, refreshHash := opaqueToken()
 	_, confirmHash := opaqueToken()
 	var uid int64
-	err = inTx(ctx, p, func(tx *countingTx) error {
+	err = q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
 		id, err := q.insertID(ctx, tx, q.insertUser, email, email, name, key, phc, "[]", false, false, now, now, nil)
 		if err != nil {
 			return err
@@ -466,19 +486,24 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	if err != nil {
 		return err
 	}
-	if _, err := q.insertID(ctx, p, q.insertEvent, uid, "register", 0, sid, cl.IP, cl.UserAgent, "", now); err != nil {
+	ectx, cancel := q.bound(ctx)
+	defer cancel()
+	if _, err := q.insertID(ectx, p, q.insertEvent, uid, "register", 0, sid, cl.IP, cl.UserAgent, "", now); err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
 	signAccess(uid, name, sid, now)
 	return nil
 }
 
-func inTx(ctx context.Context, p countingPool, fn func(tx *countingTx) error) error {
+// inTx runs fn in a transaction under one deadline (bound).
+func (q rawSQL) inTx(ctx context.Context, p countingPool, fn func(ctx context.Context, tx *countingTx) error) error {
+	ctx, cancel := q.bound(ctx)
+	defer cancel()
 	tx, err := p.beginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}
