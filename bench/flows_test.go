@@ -62,7 +62,7 @@ type flowBackend struct {
 // flowBackends opens SQLite (named sqliteFlows: mattn/go-sqlite3 with cgo,
 // modernc.org/sqlite without) and, when their DSNs are set, PostgreSQL
 // (AUTHGIN_TEST_POSTGRES_DSN) and MySQL or MariaDB (AUTHGIN_TEST_MYSQL_DSN).
-func flowBackends(b *testing.B) []flowBackend {
+func flowBackends(b testing.TB) []flowBackend {
 	o := authgin.Options{Argon2: cheapArgon, Limits: unthrottled()}
 	db, err := authgin.OpenSQLite(filepath.Join(b.TempDir(), "flows.db"))
 	if err != nil {
@@ -95,7 +95,7 @@ var mysqlDBs atomic.Int64
 // server of dsn (utf8mb4_bin, as authgin's tables), opens it with
 // authgin.OpenMySQL and drops it when b ends. Its name carries runID, so
 // runs never share one.
-func openMySQLBenchDB(b *testing.B, dsn string) *gorm.DB {
+func openMySQLBenchDB(b testing.TB, dsn string) *gorm.DB {
 	b.Helper()
 	server, err := authgin.OpenMySQL(dsn)
 	if err != nil {
@@ -191,7 +191,7 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 // clients returns one operation per client for flow and impl. Refresh
 // clients each hold their own session (registered beforehand) and follow
 // its rotation; register clients each come from their own IP.
-func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(context.Context) error {
+func (fb flowBackend) clients(b testing.TB, flow, impl string, n int) []func(context.Context) error {
 	svc := fb.app.auth.Service()
 	ops := make([]func(context.Context) error, n)
 	for i := range ops {
