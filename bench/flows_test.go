@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authgin/authgin"
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 
@@ -57,26 +59,86 @@ type flowBackend struct {
 	seq  *atomic.Int64 // unique names across runs of a case
 }
 
-func flowBackends(b *testing.B) []flowBackend {
+// flowBackends opens SQLite (named sqliteFlows: mattn/go-sqlite3 with cgo,
+// modernc.org/sqlite without) and, when their DSNs are set, PostgreSQL
+// (AUTHGIN_TEST_POSTGRES_DSN) and MySQL or MariaDB (AUTHGIN_TEST_MYSQL_DSN).
+func flowBackends(b testing.TB) []flowBackend {
 	o := authgin.Options{Argon2: cheapArgon, Limits: unthrottled()}
 	db, err := authgin.OpenSQLite(filepath.Join(b.TempDir(), "flows.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	capSQLitePool(db)
-	out := []flowBackend{{name: "sqlite", app: newAuthginAppOn(b, db, o), sql: newRawSQL(false)}}
+	out := []flowBackend{{name: sqliteFlows, app: newAuthginAppOn(b, db, o), sql: newRawSQL(dialectSQLite)}}
 	if dsn := os.Getenv("AUTHGIN_TEST_POSTGRES_DSN"); dsn != "" {
 		pg, err := authgin.OpenPostgres(dsn)
 		if err != nil {
 			b.Fatal(err)
 		}
-		out = append(out, flowBackend{name: "postgres", app: newAuthginAppOn(b, pg, o), sql: newRawSQL(true)})
+		out = append(out, flowBackend{name: "postgres", app: newAuthginAppOn(b, pg, o), sql: newRawSQL(dialectPostgres)})
+	}
+	if dsn := os.Getenv("AUTHGIN_TEST_MYSQL_DSN"); dsn != "" {
+		my := openMySQLBenchDB(b, dsn)
+		out = append(out, flowBackend{name: "mysql", app: newAuthginAppOn(b, my, o), sql: newRawSQL(dialectMySQL)})
 	}
 	for i := range out {
 		b.Cleanup(func() { out[i].app.pool.db.Close() })
 		out[i].seq = new(atomic.Int64)
 	}
 	return out
+}
+
+// mysqlDBs numbers the databases openMySQLBenchDB creates in one process.
+var mysqlDBs atomic.Int64
+
+// openMySQLBenchDB creates a database of its own on the MySQL or MariaDB
+// server of dsn (utf8mb4_bin, as authgin's tables), opens it with
+// authgin.OpenMySQL and drops it when b ends. Its name carries runID, so
+// runs never share one.
+func openMySQLBenchDB(b testing.TB, dsn string) *gorm.DB {
+	b.Helper()
+	server, err := authgin.OpenMySQL(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := fmt.Sprintf("authgin_bench_%s_%d", runID, mysqlDBs.Add(1))
+	if err := server.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { // after the database's own pool closed (cleanups run last first)
+		server.Exec("DROP DATABASE IF EXISTS " + name)
+		if sqlDB, err := server.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	ownDSN, err := mysqlDSNWithDB(dsn, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := authgin.OpenMySQL(ownDSN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// mysqlDSNWithDB returns dsn (a go-sql-driver DSN or a mysql:// URL) with
+// its database set to name.
+func mysqlDSNWithDB(dsn, name string) (string, error) {
+	if strings.HasPrefix(dsn, "mysql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", errors.New("AUTHGIN_TEST_MYSQL_DSN does not parse")
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", errors.New("AUTHGIN_TEST_MYSQL_DSN does not parse")
+	}
+	cfg.DBName = name
+	return cfg.FormatDSN(), nil
 }
 
 // capSQLitePool applies BENCH_SQLITE_CONNS=n, a cap on the SQLite pool
@@ -90,7 +152,7 @@ func capSQLitePool(db *gorm.DB) {
 }
 
 // runClients runs b.N operations spread over the clients (one goroutine
-// each) and reports throughput and round trips per operation.
+// each) and reports throughput, round trips and CPU time per operation.
 func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atomic.Int64) float64 {
 	ctx := context.Background()
 	var next atomic.Int64
@@ -98,6 +160,7 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 	var wg sync.WaitGroup
 	before := trips.Load()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i, op := range ops {
 		wg.Go(func() {
 			for next.Add(1) <= int64(b.N) {
@@ -109,6 +172,7 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 		})
 	}
 	wg.Wait()
+	cpu = processCPU() - cpu
 	b.StopTimer()
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
@@ -116,13 +180,18 @@ func runClients(b *testing.B, ops []func(ctx context.Context) error, trips *atom
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "ops/s")
 	b.ReportMetric(float64(trips.Load()-before)/float64(b.N), "roundtrips/op")
+	// The process's CPU time (user and system, every goroutine) per
+	// operation: less at the mercy of other jobs on the machine than the
+	// rate. With SQLite it includes the database's own work; a server's is
+	// not counted.
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	return rate
 }
 
 // clients returns one operation per client for flow and impl. Refresh
 // clients each hold their own session (registered beforehand) and follow
 // its rotation; register clients each come from their own IP.
-func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(context.Context) error {
+func (fb flowBackend) clients(b testing.TB, flow, impl string, n int) []func(context.Context) error {
 	svc := fb.app.auth.Service()
 	ops := make([]func(context.Context) error, n)
 	for i := range ops {
@@ -166,24 +235,41 @@ func (fb flowBackend) clients(b *testing.B, flow, impl string, n int) []func(con
 	return ops
 }
 
-// runID keeps names unique across runs on a reused PostgreSQL database.
+// runID keeps names unique across runs on a reused PostgreSQL database, and
+// names each run's MySQL database.
 var runID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 
+// The databases the raw twin speaks to (gorm's dialector names).
+const (
+	dialectSQLite   = "sqlite"
+	dialectPostgres = "postgres"
+	dialectMySQL    = "mysql" // MySQL 8 and MariaDB
+)
+
 // rawSQL is the hand-written twin: the statements authgin runs for refresh
-// and register (captured with the round-trip counter), in database/sql.
+// and register (store_*.go, captured with the round-trip counter), in
+// database/sql, in the form authgin uses on each database.
 type rawSQL struct {
-	throttle, refreshState, touchSession, consumeToken, insertToken string
-	usersTaken, insertUser, insertSession, insertConfirmation       string
-	insertEvent                                                     string
+	// deadline, when set (BENCH_RAW_DEADLINE), bounds each statement or
+	// transaction as authgin's Options.DBTimeout does.
+	deadline                                                  time.Duration
+	dialect                                                   string
+	throttle, throttleRow, refreshState, touchSession         string
+	consumeToken, insertToken                                 string
+	usersTaken, insertUser, insertSession, insertConfirmation string
+	insertEvent                                               string
 }
 
-func newRawSQL(postgres bool) rawSQL {
+func newRawSQL(dialect string) rawSQL {
+	deadline, _ := time.ParseDuration(os.Getenv("BENCH_RAW_DEADLINE"))
 	q := rawSQL{
+		deadline: deadline,
+		dialect:  dialect,
 		throttle: `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
 ON CONFLICT (bucket) DO UPDATE SET
   count = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN 1 ELSE throttles.count + 1 END,
   window_start = CASE WHEN throttles.window_start <= ? AND throttles.blocked_until <= ? THEN ? ELSE throttles.window_start END
-RETURNING bucket, window_start, count, blocked_until`,
+RETURNING window_start, count, blocked_until`,
 		refreshState: `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
   s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
   u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
@@ -196,18 +282,30 @@ WHERE r.token_hash = ?`,
 		insertToken:  `INSERT INTO refresh_tokens (token_hash, session_id, user_id, created_at) VALUES (?, ?, ?, ?)`,
 		usersTaken:   `SELECT email_key, username_key FROM users WHERE email_key = ? OR username_key = ? LIMIT 2`,
 		insertUser: `INSERT INTO users (email, email_key, username, username_key, password_hash, permissions, confirmed, banned,
-  created_at, updated_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+  created_at, updated_at, last_login_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		insertSession:      `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		insertConfirmation: `INSERT INTO email_confirmations (user_id, email, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		insertEvent: `INSERT INTO security_events (user_id, event, actor_id, session_id, ip, user_agent, detail, created_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 	}
-	if postgres {
+	switch dialect {
+	case dialectPostgres:
+		// New ids come back through RETURNING id (no LastInsertId).
+		q.insertUser += " RETURNING id"
+		q.insertEvent += " RETURNING id"
 		for _, s := range []*string{&q.throttle, &q.refreshState, &q.touchSession,
 			&q.consumeToken, &q.insertToken, &q.usersTaken, &q.insertUser, &q.insertSession,
 			&q.insertConfirmation, &q.insertEvent} {
 			*s = dollarParams(*s)
 		}
+	case dialectMySQL:
+		// No RETURNING: the upsert, then the row read back in the same
+		// transaction. SETs run left to right, so window_start comes last.
+		q.throttle = `INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, ?, 1, 0)
+ON DUPLICATE KEY UPDATE
+  count = IF(window_start <= ? AND blocked_until <= VALUES(window_start), 1, count + 1),
+  window_start = IF(window_start <= ? AND blocked_until <= VALUES(window_start), VALUES(window_start), window_start)`
+		q.throttleRow = `SELECT window_start, count, blocked_until FROM throttles WHERE bucket = ?`
 	}
 	return q
 }
@@ -227,12 +325,52 @@ func dollarParams(q string) string {
 	return b.String()
 }
 
+// bound gives ctx the twin's deadline, if any.
+func (q rawSQL) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if q.deadline <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, q.deadline)
+}
+
+// hit counts one event in bucket key: one upsert that returns the row, or
+// on MySQL the upsert and a read of the row in one transaction.
 func (q rawSQL) hit(ctx context.Context, p countingPool, key string, window time.Duration, now time.Time) error {
 	ms := now.UnixMilli()
 	start := ms - window.Milliseconds()
-	var bucket string
 	var ws, count, blocked int64
-	return p.QueryRowContext(ctx, q.throttle, key, ms, start, ms, start, ms, ms).Scan(&bucket, &ws, &count, &blocked)
+	if q.dialect != dialectMySQL {
+		ctx, cancel := q.bound(ctx)
+		defer cancel()
+		return p.QueryRowContext(ctx, q.throttle, key, ms, start, ms, start, ms, ms).Scan(&ws, &count, &blocked)
+	}
+	return q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
+		if _, err := tx.ExecContext(ctx, q.throttle, key, ms, start, start); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, q.throttleRow, key).Scan(&ws, &count, &blocked)
+	})
+}
+
+// runner is a countingPool or a *countingTx.
+type runner interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// insertID runs an insert into a table with an integer id and returns the
+// new id: through RETURNING id on PostgreSQL, else LastInsertId.
+func (q rawSQL) insertID(ctx context.Context, r runner, query string, args ...any) (int64, error) {
+	var id int64
+	if q.dialect == dialectPostgres {
+		err := r.QueryRowContext(ctx, query, args...).Scan(&id)
+		return id, err
+	}
+	res, err := r.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // refresh rotates token: look up token, session, user and blackout in one
@@ -254,7 +392,9 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 	}
 	var u rawUser
 	var cutoff sql.NullInt64
-	err := p.QueryRowContext(ctx, q.refreshState, 1, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed,
+	qctx, cancel := q.bound(ctx)
+	defer cancel()
+	err := p.QueryRowContext(qctx, q.refreshState, 1, hash).Scan(&rt.hash, &rt.sid, &rt.uid, &rt.created, &rt.consumed,
 		&s.id, &s.uid, &s.created, &s.lastUsed, &s.expires, &s.ip, &s.ua, &s.revoked,
 		&u.id, &u.email, &u.emailKey, &u.username, &u.usernameKey, &u.passwordHash, &u.permissions,
 		&u.confirmed, &u.banned, &u.created, &u.updated, &u.lastLogin, &cutoff)
@@ -269,7 +409,7 @@ func (q rawSQL) refresh(ctx context.Context, p countingPool, token string, cl au
 		return "", fmt.Errorf("throttle: %w", err)
 	}
 	successor, successorHash := opaqueToken()
-	err = inTx(ctx, p, func(tx *countingTx) error {
+	err = q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
 		if err := execOne(ctx, tx, q.touchSession, now, s.id); err != nil {
 			return err
 		}
@@ -309,12 +449,15 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	}
 	email := strings.ToLower(name + "@example.com")
 	key := strings.ToLower(name)
-	rows, err := p.QueryContext(ctx, q.usersTaken, email, key)
+	qctx, cancel := q.bound(ctx)
+	rows, err := p.QueryContext(qctx, q.usersTaken, email, key)
 	if err != nil {
+		cancel()
 		return err
 	}
 	taken := rows.Next()
 	rows.Close()
+	cancel()
 	if taken {
 		return errors.New("raw register: name taken")
 	}
@@ -326,36 +469,42 @@ func (q rawSQL) register(ctx context.Context, p countingPool, name, password str
 	_, refreshHash := opaqueToken()
 	_, confirmHash := opaqueToken()
 	var uid int64
-	err = inTx(ctx, p, func(tx *countingTx) error {
-		if err := tx.QueryRowContext(ctx, q.insertUser, email, email, name, key, phc, "[]", false, false, now, now, nil).Scan(&uid); err != nil {
+	err = q.inTx(ctx, p, func(ctx context.Context, tx *countingTx) error {
+		id, err := q.insertID(ctx, tx, q.insertUser, email, email, name, key, phc, "[]", false, false, now, now, nil)
+		if err != nil {
 			return err
 		}
+		uid = id
 		if _, err := tx.ExecContext(ctx, q.insertSession, sid, uid, now, now, now.Add(30*24*time.Hour), cl.IP, cl.UserAgent); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, q.insertToken, refreshHash, sid, uid, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, q.insertConfirmation, uid, email, confirmHash, now, now.Add(48*time.Hour))
+		_, err = tx.ExecContext(ctx, q.insertConfirmation, uid, email, confirmHash, now, now.Add(48*time.Hour))
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	var eid int64
-	if err := p.QueryRowContext(ctx, q.insertEvent, uid, "register", 0, sid, cl.IP, cl.UserAgent, "", now).Scan(&eid); err != nil {
+	ectx, cancel := q.bound(ctx)
+	defer cancel()
+	if _, err := q.insertID(ectx, p, q.insertEvent, uid, "register", 0, sid, cl.IP, cl.UserAgent, "", now); err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
 	signAccess(uid, name, sid, now)
 	return nil
 }
 
-func inTx(ctx context.Context, p countingPool, fn func(tx *countingTx) error) error {
+// inTx runs fn in a transaction under one deadline (bound).
+func (q rawSQL) inTx(ctx context.Context, p countingPool, fn func(ctx context.Context, tx *countingTx) error) error {
+	ctx, cancel := q.bound(ctx)
+	defer cancel()
 	tx, err := p.beginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}
