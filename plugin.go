@@ -89,6 +89,8 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		mails:  mails,
 		captcha: &captchaVerifier{
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
+			hostnames: lowerAll(o.RecaptchaHostnames), action: o.RecaptchaAction, minScore: o.RecaptchaMinScore,
+			maxAge: o.RecaptchaMaxAge, now: o.Now,
 		},
 		log:      o.Logger,
 		reserved: reservedKeys(o.ReservedUsernames),

@@ -145,7 +145,7 @@ func TestRegisterCaptcha(t *testing.T) {
 			w.WriteHeader(400)
 			return
 		}
-		fmt.Fprintf(w, `{"success": %t}`, r.Form.Get("response") == "human")
+		fmt.Fprintf(w, `{"success": %t, "challenge_ts": "2026-01-02T03:04:00Z", "hostname": "app.example"}`, r.Form.Get("response") == "human")
 	}))
 	defer verifier.Close()
 	db := openTestDB(t, "sqlite")
