@@ -6,17 +6,19 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/authgin/authgin/internal/commonpasswords"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 )
@@ -384,19 +386,16 @@ func decodeDjangoPBKDF2(s string) (iter int, salt, key []byte, ok bool) {
 	return iter, []byte(parts[2]), key, true
 }
 
-// commonPasswords is a list of very common passwords, one lower-case
-// password a line.
-//
-//go:embed common_passwords.txt
-var commonPasswords string
-
-// isCommonPassword reports whether the lower-cased password is in the list.
-func isCommonPassword(lower string) bool {
-	if lower == "" || strings.ContainsAny(lower, "\r\n") {
-		return false
-	}
-	// No "\n"+commonPasswords: copying the 18 KB list cost 15 µs a call.
-	return strings.HasPrefix(commonPasswords, lower+"\n") || strings.Contains(commonPasswords, "\n"+lower+"\n")
+// passwordRules are the rules checkPassword applies: a length in
+// characters, context words, and the app's policy.
+type passwordRules struct {
+	min, max int
+	// context holds words a password must not contain because an attacker
+	// guessing passwords for this site tries them first (NIST SP 800-63B
+	// §3.1.1.2: "context-specific words, such as the name of the service"),
+	// in contextWords' form.
+	context []string
+	policy  func(string, PasswordInfo) error
 }
 
 // checkPassword applies the password rules and returns the NFC-normalised
@@ -404,28 +403,39 @@ func isCommonPassword(lower string) bool {
 //   - invalid_password: not valid UTF-8, or contains NUL;
 //   - password_too_long / password_too_short: more than max or fewer than
 //     min characters (runes after NFC), checked before anything costly;
-//   - password_common: in the built-in list of common passwords (ignoring case);
+//   - password_common: in the built-in list of common passwords
+//     (internal/commonpasswords, ignoring case), or containing one of the
+//     rules' context words (the site's name), ignoring case and
+//     everything but letters and digits;
 //   - password_contains_username: contains the username or the email's local
 //     part, ignoring case, when that is at least 3 characters long;
 //   - password_policy (or the policy's own *Error): rejected by policy,
 //     which runs last; its error text becomes the detail.
 //
 // There are no composition rules (NIST 800-63B).
-func checkPassword(password string, info PasswordInfo, min, max int, policy func(string, PasswordInfo) error) (string, error) {
+func checkPassword(password string, info PasswordInfo, r passwordRules) (string, error) {
 	if !utf8.ValidString(password) || strings.IndexByte(password, 0) >= 0 {
 		return "", ErrInvalidPassword.withDetail("Password must be valid UTF-8 text without NUL characters")
 	}
 	p := norm.NFC.String(password)
 	n := utf8.RuneCountInString(p)
-	if n > max {
-		return "", ErrPasswordTooLong.withDetail("Password must be at most %d characters", max)
+	if n > r.max {
+		return "", ErrPasswordTooLong.withDetail("Password must be at most %d characters", r.max)
 	}
-	if n < min {
-		return "", ErrPasswordTooShort.withDetail("Password must be at least %d characters", min)
+	if n < r.min {
+		return "", ErrPasswordTooShort.withDetail("Password must be at least %d characters", r.min)
 	}
 	lower := strings.ToLower(p)
-	if isCommonPassword(lower) {
+	if commonpasswords.Contains(lower) {
 		return "", ErrPasswordCommon
+	}
+	if len(r.context) > 0 {
+		squeezed := squeeze(lower)
+		for _, w := range r.context {
+			if strings.Contains(squeezed, w) {
+				return "", ErrPasswordCommon.withDetail("Password must not contain the name of this site")
+			}
+		}
 	}
 	if containsIdentifier(lower, info.Username) {
 		return "", ErrPasswordContainsUsername
@@ -433,8 +443,8 @@ func checkPassword(password string, info PasswordInfo, min, max int, policy func
 	if at := strings.LastIndexByte(info.Email, '@'); at > 0 && containsIdentifier(lower, info.Email[:at]) {
 		return "", ErrPasswordContainsUsername.withDetail("Password must not contain your email address")
 	}
-	if policy != nil {
-		if err := policy(p, info); err != nil {
+	if r.policy != nil {
+		if err := r.policy(p, info); err != nil {
 			var e *Error
 			if errors.As(err, &e) {
 				return "", e
@@ -444,6 +454,43 @@ func checkPassword(password string, info PasswordInfo, min, max int, policy func
 	}
 	return p, nil
 }
+
+// contextWords returns the words of names that passwords must not
+// contain: each name lower-cased with everything but letters and digits
+// removed, when at least 4 characters long ("My Shop" gives "myshop"),
+// and each of its words of at least 5 characters ("Acme Bookstore" gives
+// "acmebookstore" and "bookstore"). Shorter words would refuse too many
+// unrelated passwords.
+func contextWords(names ...string) []string {
+	var words []string
+	add := func(w string) {
+		if utf8.RuneCountInString(w) >= 4 && !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	for _, name := range names {
+		lower := strings.ToLower(norm.NFC.String(name))
+		add(squeeze(lower))
+		for _, w := range strings.FieldsFunc(lower, func(r rune) bool { return !isAlnum(r) }) {
+			if utf8.RuneCountInString(w) >= 5 {
+				add(w)
+			}
+		}
+	}
+	return words
+}
+
+// squeeze returns s with everything but letters and digits removed.
+func squeeze(s string) string {
+	return strings.Map(func(r rune) rune {
+		if isAlnum(r) {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // containsIdentifier reports whether lowerPassword contains id, ignoring
 // case, for ids of at least 3 characters (shorter ones match by chance).

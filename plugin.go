@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authgin/authgin/internal/commonpasswords"
 	"github.com/gin-gonic/gin"
 )
 
@@ -77,6 +78,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err := st.d.check(ctx, st); err != nil {
 		return nil, err
 	}
+	commonpasswords.Load() // now, not during the first registration
 	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
 	a.svc = &Service{
 		o:      &a.o,
@@ -92,7 +94,9 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 			hostnames: lowerAll(o.RecaptchaHostnames), action: o.RecaptchaAction, minScore: o.RecaptchaMinScore,
 			maxAge: o.RecaptchaMaxAge, now: o.Now,
 		},
-		log:      o.Logger,
+		log: o.Logger,
+		passwords: passwordRules{min: o.MinPasswordLength, max: o.MaxPasswordLength, policy: o.PasswordPolicy,
+			context: contextWords(o.Site, o.DisplayName)},
 		reserved: reservedKeys(o.ReservedUsernames),
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Service holds the plugin's operations as plain Go calls, for handlers,
@@ -24,6 +25,8 @@ type Service struct {
 	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
+	// passwords are the rules of new passwords.
+	passwords passwordRules
 	// reserved holds the keys of Options.ReservedUsernames, canonicalised
 	// once rather than on every registration.
 	reserved map[string]struct{}
@@ -82,8 +85,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	password, err := checkPassword(in.Password1, PasswordInfo{Username: username, Email: email},
-		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	password, err := checkPassword(in.Password1, PasswordInfo{Username: username, Email: email}, s.passwords)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -225,11 +227,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 
 	now := s.now()
 	passwordHash := acct.PasswordHash
-	if rehash {
-		if password, err := checkPassword(in.Password, PasswordInfo{}, 1, s.o.MaxPasswordLength, nil); err == nil {
-			if h, err := s.hasher.hash(ctx, password); err == nil {
-				passwordHash = h
-			}
+	if rehash && utf8.ValidString(in.Password) {
+		// The password matched: no rule of a new password applies to it.
+		if h, err := s.hasher.hash(ctx, in.Password); err == nil {
+			passwordHash = h
 		}
 	}
 	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventLogin}, cl)

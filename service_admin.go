@@ -353,8 +353,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 		if attempt > 0 {
 			break
 		}
-		pw, err := checkPassword(password, PasswordInfo{Username: username, Email: email},
-			s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+		pw, err := checkPassword(password, PasswordInfo{Username: username, Email: email}, s.passwords)
 		if err != nil {
 			return nil, false, err
 		}

@@ -273,8 +273,7 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 // checkNewPassword applies the password rules to a new password and its
 // confirmation, and returns the normalised password.
 func (s *Service) checkNewPassword(acct *Account, password1, password2 string) (string, error) {
-	password, err := checkPassword(password1, PasswordInfo{Username: acct.Username, Email: acct.Email},
-		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	password, err := checkPassword(password1, PasswordInfo{Username: acct.Username, Email: acct.Email}, s.passwords)
 	if err != nil {
 		return "", err
 	}
@@ -298,7 +297,7 @@ func (s *Service) notifyPasswordChanged(acct *Account) {
 // gives the policy the account's username and email. Like a login, it waits
 // for a hashing slot, at most Options.HashQueueTimeout.
 func (s *Service) HashPassword(ctx context.Context, password string, info PasswordInfo) (string, error) {
-	p, err := checkPassword(password, info, s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	p, err := checkPassword(password, info, s.passwords)
 	if err != nil {
 		return "", err
 	}
