@@ -80,6 +80,12 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	}
 	commonpasswords.Load() // now, not during the first registration
 	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
+	// Failed logins last as long as a legacy hash's check (password.go).
+	if legacy, err := st.legacyHashPrefixes(ctx); err == nil {
+		hasher.calibrateLegacy(legacy)
+	} else if !o.SkipMigration { // else the tables may be still to come
+		return nil, fmt.Errorf("authgin: reading the stored password hashes' parameters: %w", err)
+	}
 	a.svc = &Service{
 		o:      &a.o,
 		st:     st,

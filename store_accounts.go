@@ -193,3 +193,17 @@ func (s *store) bannedAccounts(ctx context.Context, since time.Time) (banned []A
 		Where("event = ? AND created_at >= ?", EventBan, since).Pluck("user_id", &recent).Error
 	return banned, recent, dbError(err)
 }
+
+// legacyHashPrefixes returns the distinct parameter prefixes of the legacy
+// password hashes stored: "$2b$12$" for bcrypt, and the first 22
+// characters of Django's "pbkdf2_sha256$<iterations>$<salt>$<key>", which
+// hold any iteration count up to 7 digits. It reads the whole table, once
+// when Register starts.
+func (s *store) legacyHashPrefixes(ctx context.Context) ([]string, error) {
+	db, cancel := s.gorm(ctx)
+	defer cancel()
+	var prefixes []string
+	err := db.Raw(`SELECT DISTINCT SUBSTR(password_hash, 1, 7) FROM users WHERE password_hash LIKE '$2%'
+UNION SELECT DISTINCT SUBSTR(password_hash, 1, 22) FROM users WHERE password_hash LIKE 'pbkdf2_sha256$%'`).Scan(&prefixes).Error
+	return prefixes, dbError(err)
+}
