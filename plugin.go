@@ -74,6 +74,11 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		if err := st.migrate(ctx); err != nil {
 			return nil, fmt.Errorf("authgin: migrating the schema: %w", err)
 		}
+		// Not bound by ctx's minute: the first start after the column was
+		// added writes every account once.
+		if err := backfillSkeletons(context.WithoutCancel(ctx), st, o.Logger); err != nil {
+			return nil, fmt.Errorf("authgin: setting username skeletons: %w", err)
+		}
 	}
 	if err := st.d.check(ctx, st); err != nil {
 		return nil, err
@@ -103,7 +108,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		log: o.Logger,
 		passwords: passwordRules{min: o.MinPasswordLength, max: o.MaxPasswordLength, policy: o.PasswordPolicy,
 			context: contextWords(o.Site, o.DisplayName)},
-		reserved: reservedKeys(o.ReservedUsernames),
+		reserved: reservedSkeletons(o.ReservedUsernames),
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),
 	}

@@ -27,7 +27,7 @@ type Service struct {
 	log     *slog.Logger
 	// passwords are the rules of new passwords.
 	passwords passwordRules
-	// reserved holds the keys of Options.ReservedUsernames, canonicalised
+	// reserved holds the skeletons of Options.ReservedUsernames' keys, made
 	// once rather than on every registration.
 	reserved map[string]struct{}
 	// resetEcho evens out forgot_password's response times (timing.go).
@@ -81,11 +81,11 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	username, usernameKey, err := s.checkUsername(in.Username)
+	name, err := s.checkUsername(in.Username)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	password, err := checkPassword(in.Password1, PasswordInfo{Username: username, Email: email}, s.passwords)
+	password, err := checkPassword(in.Password1, PasswordInfo{Username: name.display, Email: email}, s.passwords)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -103,7 +103,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	}
 	// A cheap look before the expensive hash; the unique indexes still
 	// decide races.
-	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+	if err := s.checkFree(ctx, emailKey, name); err != nil {
 		return nil, Tokens{}, err
 	}
 	hash, err := s.hasher.hash(ctx, password)
@@ -113,7 +113,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 
 	now := s.now()
 	acct := &Account{
-		Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey,
+		Email: email, EmailKey: emailKey, Username: name.display, UsernameKey: name.key, UsernameSkeleton: &name.skeleton,
 		PasswordHash: hash, Permissions: Permissions{}, CreatedAt: now, UpdatedAt: now,
 	}
 	var toks Tokens
@@ -130,7 +130,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
-		return nil, Tokens{}, s.duplicateError(ctx, emailKey, usernameKey)
+		return nil, Tokens{}, s.duplicateError(ctx, emailKey, name)
 	}
 	if err != nil {
 		return nil, Tokens{}, err
@@ -145,34 +145,48 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, cl Client) (*A
 	return acct, toks, nil
 }
 
-// checkUsername canonicalises a username and refuses reserved names.
-func (s *Service) checkUsername(name string) (display, key string, err error) {
-	display, key, err = canonicalUsername(name)
+// username is a username in its three forms: as displayed, its unique
+// key, and the key's unique confusable skeleton.
+type username struct{ display, key, skeleton string }
+
+// checkUsername canonicalises a username and refuses reserved names and
+// their look-alikes.
+func (s *Service) checkUsername(name string) (username, error) {
+	display, key, err := canonicalUsername(name)
 	if err != nil {
-		return "", "", err
+		return username{}, err
 	}
-	if _, ok := s.reserved[key]; ok {
-		return "", "", ErrInvalidUsername.withDetail("Username is reserved")
+	skel := usernameSkeleton(key)
+	if _, ok := s.reserved[skel]; ok {
+		return username{}, ErrInvalidUsername.withDetail("Username is reserved")
 	}
-	return display, key, nil
+	return username{display, key, skel}, nil
 }
 
-func (s *Service) checkFree(ctx context.Context, emailKey, usernameKey string) error {
-	emailTaken, usernameTaken, err := s.st.keysTaken(ctx, emailKey, usernameKey)
+// errUsernameLookAlike is the answer for a username whose skeleton
+// another account's has.
+var errUsernameLookAlike = ErrUsernameExists.withDetail("Username is too similar to an existing one")
+
+// checkFree reports an email or username (or a look-alike) that an
+// account has; emailKey "" checks the username only.
+func (s *Service) checkFree(ctx context.Context, emailKey string, name username) error {
+	t, err := s.st.keysTaken(ctx, emailKey, name.key, name.skeleton)
 	switch {
 	case err != nil:
 		return err
-	case emailTaken:
+	case t.email:
 		return ErrEmailExists
-	case usernameTaken:
+	case t.username:
 		return ErrUsernameExists
+	case t.skeleton:
+		return errUsernameLookAlike
 	}
 	return nil
 }
 
 // duplicateError names the field a unique violation was about.
-func (s *Service) duplicateError(ctx context.Context, emailKey, usernameKey string) error {
-	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+func (s *Service) duplicateError(ctx context.Context, emailKey string, name username) error {
+	if err := s.checkFree(ctx, emailKey, name); err != nil {
 		return err
 	}
 	// The conflicting row vanished in between; report the likelier field.
@@ -515,10 +529,11 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 	if actor.ID != id && !actor.IsAdmin() {
 		return nil, ErrForbidden
 	}
-	display, key, err := s.checkUsername(username)
+	name, err := s.checkUsername(username)
 	if err != nil {
 		return nil, err
 	}
+	display := name.display
 	acct, err := s.st.accountByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -528,14 +543,15 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 		return nil, ErrSameUsername
 	}
 	now := s.now()
-	err = s.st.renameAccount(ctx, id, display, key, now)
+	err = s.st.renameAccount(ctx, id, name.display, name.key, name.skeleton, now)
 	if errors.Is(err, errDuplicate) {
-		return nil, ErrUsernameExists
+		// Another account has the name or a look-alike.
+		return nil, cmp.Or(s.duplicateError(ctx, "", name), error(ErrUsernameExists))
 	}
 	if err != nil {
 		return nil, err
 	}
-	acct.Username, acct.UsernameKey = display, key
+	acct.Username, acct.UsernameKey, acct.UsernameSkeleton = name.display, name.key, &name.skeleton
 	s.log.InfoContext(ctx, "authgin: username changed", "user_id", id, "actor_id", actor.ID)
 	ev := SecurityEvent{UserID: id, Event: EventUsernameChange, SessionID: actor.SessionID, Detail: old + " -> " + display}
 	if actor.ID != id {
