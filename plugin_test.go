@@ -358,7 +358,7 @@ func TestLoginWritesAtomically(t *testing.T) {
 		}
 		// The failure before stays counted; the try that failed is taken back.
 		var backoff throttleRow
-		if err := db.Where("bucket = ?", parseLogin("lou").throttleKey()).First(&backoff).Error; err != nil || backoff.Count != 1 {
+		if err := db.Where("bucket = ?", loginBucketKeys(t, db, "lou", "127.0.0.1")[0]).First(&backoff).Error; err != nil || backoff.Count != 1 {
 			t.Errorf("backoff counter = %+v, %v; want the one failure", backoff, err)
 		}
 	})

@@ -200,8 +200,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return nil, Tokens{}, err
 	}
 	name := parseLogin(in.Login)
-	accountKey := name.throttleKey()
-	acct, err := s.admitLogin(ctx, name, accountKey, cl)
+	acct, buckets, err := s.admitLogin(ctx, name, cl)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -214,7 +213,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	if n := len([]rune(in.Password)); n > 0 && n <= s.o.MaxPasswordLength {
 		match, rehash, err = s.hasher.verify(ctx, encoded, in.Password)
 		if err != nil {
-			s.undoAttempt(ctx, accountKey)
+			s.undoAttempt(ctx, buckets)
 			return nil, Tokens{}, err
 		}
 	}
@@ -233,7 +232,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	}
 	if acct.Banned {
 		// The password was right: not a failure to back off from.
-		if err := s.limits.reset(ctx, accountKey); err != nil {
+		if err := s.resetBuckets(ctx, s.limits, buckets); err != nil {
 			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
 		}
 		return nil, Tokens{}, ErrUserBanned
@@ -252,10 +251,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	// One transaction, one commit, for everything a login writes: the
 	// backoff reset, the login time, the session and its event.
 	err = s.logins.run(ctx, func(ctx context.Context, tx *store) error {
-		if !s.o.Limits.LoginAccount.off() {
-			if err := s.limits.within(tx).reset(ctx, accountKey); err != nil {
-				return err
-			}
+		if err := s.resetBuckets(ctx, s.limits.within(tx), buckets); err != nil {
+			return err
 		}
 		if err := tx.recordLogin(ctx, acct.ID, now, acct.PasswordHash, passwordHash); err != nil {
 			return err
@@ -268,7 +265,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return tx.insertEvent(ctx, &ev)
 	})
 	if err != nil {
-		s.undoAttempt(ctx, accountKey)
+		s.undoAttempt(ctx, buckets)
 		return nil, Tokens{}, err
 	}
 	acct.LastLoginAt, acct.UpdatedAt = &now, now
@@ -278,17 +275,36 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	return acct, toks, nil
 }
 
-// undoAttempt takes back the LoginAccount try counted for a login that
-// failed without a wrong password (no hashing slot, or the login's writes
-// failed): it was no failure, and under overload such tries would
-// otherwise push the account into backoff.
-func (s *Service) undoAttempt(ctx context.Context, key string) {
-	if s.o.Limits.LoginAccount.off() {
-		return
+// undoAttempt takes back the LoginAccount and LoginAccountAllIPs tries
+// counted for a login that failed without a wrong password (no hashing
+// slot, or the login's writes failed): it was no failure, and under
+// overload such tries would otherwise push the account into backoff.
+func (s *Service) undoAttempt(ctx context.Context, b loginBuckets) {
+	for _, k := range []struct {
+		key     string
+		counted bool
+	}{{b.ipAccount, b.ipCounted}, {b.account, b.accountCounted}} {
+		if !k.counted {
+			continue
+		}
+		if err := s.limits.undo(context.WithoutCancel(ctx), k.key); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+		}
 	}
-	if err := s.limits.undo(context.WithoutCancel(ctx), key); err != nil {
-		s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+}
+
+// resetBuckets forgets the failures of a login's buckets after the right
+// password: the limits count consecutive failures.
+func (s *Service) resetBuckets(ctx context.Context, t *throttler, b loginBuckets) error {
+	if !s.o.Limits.LoginAccount.off() {
+		if err := t.reset(ctx, b.ipAccount); err != nil {
+			return err
+		}
 	}
+	if !s.o.Limits.LoginAccountAllIPs.off() {
+		return t.reset(ctx, b.account)
+	}
+	return nil
 }
 
 // loginName is what a client typed as its login, canonicalised once: an
@@ -320,15 +336,20 @@ func parseLogin(login string) loginName {
 }
 
 // admitLogin loads the account a login names (nil when nobody matches) and
-// counts the try against LoginIP and LoginAccount, before any hashing.
-// Failures are counted per login name whether or not an account has it, so
-// the delays reveal nothing; a try during a delay is refused here. The
-// lookup comes first, so that a failure leaves no count to take back; the
-// statements share a transaction, on SQLite with other logins'
-// (groupCommit).
-func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
+// counts the try against LoginIP, LoginAccount and LoginAccountAllIPs,
+// before any hashing; a try during a delay is refused here. Failures are
+// counted for a name nobody has with the same statements as for an
+// account, so the answers reveal nothing (bucketsFor). LoginAccountAllIPs'
+// delay refuses only an IP whose own LoginAccount count shows an earlier
+// failure in its window; then that count is taken back, as the try was
+// never checked. The lookup comes first, so that a failure leaves no
+// count to take back; the statements share a transaction, on SQLite with
+// other logins' (groupCommit).
+func (s *Service) admitLogin(ctx context.Context, name loginName, cl Client) (*Account, loginBuckets, error) {
 	var acct *Account
+	var b loginBuckets
 	var refused error
+	lim := s.o.Limits
 	err := s.logins.run(ctx, func(ctx context.Context, st *store) error {
 		var err error
 		acct, refused = nil, nil // when run again (groupCommit)
@@ -341,20 +362,44 @@ func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey str
 		if err != nil {
 			return err
 		}
+		b = bucketsFor(name, acct, cl.IP)
 		limits := s.limits.within(st)
-		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP)
-		if err == nil && wait == 0 {
-			wait, err = limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount)
+		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, lim.LoginIP)
+		if err != nil {
+			return err
 		}
 		if wait > 0 {
 			refused = ErrTooManyRequests.withRetry(wait) // and the refused try stays counted
+			return nil
 		}
-		return err
+		wait, n, err := limits.attemptCount(ctx, b.ipAccount, lim.LoginAccount, !lim.LoginAccountAllIPs.off())
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			refused = ErrTooManyRequests.withRetry(wait)
+			return nil
+		}
+		b.ipCounted = !lim.LoginAccount.off()
+		wait, err = limits.attempt(ctx, b.account, lim.LoginAccountAllIPs)
+		switch {
+		case err != nil:
+			return err
+		case wait == 0:
+			b.accountCounted = !lim.LoginAccountAllIPs.off()
+		case n > 1: // this IP failed on the account before: it waits
+			refused = ErrTooManyRequests.withRetry(wait)
+			b.ipCounted = false
+			return limits.takeBack(ctx, b.ipAccount)
+		}
+		// An IP without failures of its own gets its try, uncounted by
+		// the account's running delay.
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, b, err
 	}
-	return acct, refused
+	return acct, b, refused
 }
 
 // startSession opens a session for acct and issues its tokens.
