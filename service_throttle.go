@@ -55,7 +55,7 @@ type Limits struct {
 	// gets its try checked, so a victim is never refused before the
 	// password is, and a distributed guesser gets one try per address and
 	// then waits the account's delay. With LoginAccount off no IP is known
-	// to have failed, and this limit refuses nobody. Default: 10 free
+	// to have failed, and this limit is off too. Default: 10 free
 	// failures, then a delay from 1 s doubling up to 15 minutes, at most 100
 	// failures in 24 hours.
 	LoginAccountAllIPs Limit
@@ -129,6 +129,11 @@ func (l Limits) withDefaults() (Limits, error) {
 		if err := f.v.validate(); err != nil {
 			return l, fmt.Errorf("authgin: Options.Limits.%s: %w", f.name, err)
 		}
+	}
+	if l.LoginAccount.off() {
+		// It refuses only IPs that LoginAccount counted failures for:
+		// counting would be work (and row contention) for nothing.
+		l.LoginAccountAllIPs = Limit{Max: -1}
 	}
 	return l, nil
 }
