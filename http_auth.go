@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -51,10 +53,16 @@ func clientOf(c *gin.Context) Client {
 
 // bindJSON decodes a JSON object body into v: application/json only (415),
 // at most maxBody bytes (413), valid UTF-8 and exactly one JSON value (400).
+// A charset parameter other than utf-8 and an object with a key twice, or
+// with two keys that differ only in case, are malformed too (strictKeys).
+// Keys that v does not know are allowed: clients send extra fields.
 func bindJSON(c *gin.Context, v any) error {
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return ErrUnsupportedMediaType
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return ErrMalformedBody.withDetail("Request body must be UTF-8 (charset=utf-8)")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
@@ -66,6 +74,9 @@ func bindJSON(c *gin.Context, v any) error {
 	if !utf8.Valid(body) {
 		return ErrMalformedBody.withDetail("Request body is not valid UTF-8")
 	}
+	if err := strictKeys(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return ErrMalformedBody
@@ -74,6 +85,72 @@ func bindJSON(c *gin.Context, v any) error {
 		return ErrMalformedBody
 	}
 	return nil
+}
+
+// strictKeys walks the JSON value in body with encoding/json's token
+// stream and refuses an object, at any depth, that holds a key twice or
+// two keys equal under Unicode case folding. encoding/json binds a key to
+// a field case-insensitively and keeps the last of several, so
+// {"password":"x","Password":"y"} would check "y" while a proxy, a WAF or
+// a log that reads the first key sees "x". Errors are ErrMalformedBody;
+// trailing data is bindJSON's to refuse.
+func strictKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	// One frame per open object or array; keys is nil for an array.
+	type frame struct {
+		keys    map[string]struct{}
+		wantKey bool // the object's next token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ErrMalformedBody
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		d, _ := tok.(json.Delim)
+		switch {
+		case d == '}' || d == ']':
+			stack = stack[:len(stack)-1]
+		case top != nil && top.wantKey:
+			k := foldKey(tok.(string)) // Token returns object keys as strings
+			if _, dup := top.keys[k]; dup {
+				return ErrMalformedBody.withDetail("Request body has a duplicate key")
+			}
+			top.keys[k] = struct{}{}
+			top.wantKey = false
+			continue
+		default: // a value
+			if top != nil && top.keys != nil {
+				top.wantKey = true
+			}
+			switch d {
+			case '{':
+				stack = append(stack, &frame{keys: map[string]struct{}{}, wantKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			}
+		}
+		if len(stack) == 0 {
+			return nil
+		}
+	}
+}
+
+// foldKey maps each character of s to the smallest member of its Unicode
+// simple case folding orbit, so that foldKey(a) == foldKey(b) exactly when
+// strings.EqualFold(a, b), the comparison encoding/json matches keys with.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		return m
+	}, s)
 }
 
 // issue renders a login: both cookies and the public user, or for a

@@ -21,6 +21,12 @@ type Account struct {
 	EmailKey    string `gorm:"size:320;not null;uniqueIndex"` // lower-cased address
 	Username    string `gorm:"size:64;not null"`
 	UsernameKey string `gorm:"size:64;not null;uniqueIndex"` // PRECIS UsernameCaseMapped
+	// UsernameSkeleton is the UTS #39 confusable skeleton of UsernameKey
+	// (usernameSkeleton), unique, so that names that look alike, such as
+	// Cyrillic "сосо" and Latin "coco", cannot both exist. NULL only for an
+	// account that registered before the column existed and whose skeleton
+	// another account had taken by then.
+	UsernameSkeleton *string `gorm:"size:255;uniqueIndex" json:"-"`
 	// PasswordHash is a PHC string (argon2id), a bcrypt or a Django
 	// pbkdf2_sha256 hash; empty for an account without a password.
 	PasswordHash string      `gorm:"size:255;not null;default:''"`

@@ -128,6 +128,20 @@ type Options struct {
 	// RecaptchaVerifyURL is the siteverify endpoint.
 	// Default "https://www.google.com/recaptcha/api/siteverify".
 	RecaptchaVerifyURL string
+	// RecaptchaHostnames are the hostnames a captcha may have been solved
+	// on (siteverify's hostname), compared ignoring case. Default: BaseURL's
+	// host name.
+	RecaptchaHostnames []string
+	// RecaptchaAction is the action a reCAPTCHA v3 token must have been
+	// made for. Default "register". reCAPTCHA v2 answers carry none.
+	RecaptchaAction string
+	// RecaptchaMinScore is the lowest reCAPTCHA v3 score (0 to 1) accepted.
+	// Default 0.5; a negative value accepts any score. reCAPTCHA v2 answers
+	// carry none.
+	RecaptchaMinScore float64
+	// RecaptchaMaxAge is how long before the registration the captcha may
+	// have been solved (siteverify's challenge_ts). Default 5 minutes.
+	RecaptchaMaxAge time.Duration
 
 	// Password rules. MinPasswordLength and MaxPasswordLength count
 	// characters after NFC normalisation. Defaults 8 and 128.
@@ -213,6 +227,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"RotationGrace", o.RotationGrace}, {"StrictCacheTTL", o.StrictCacheTTL}, {"BlackoutRefresh", o.BlackoutRefresh},
 		{"ConfirmTTL", o.ConfirmTTL}, {"ResetTTL", o.ResetTTL},
 		{"HashQueueTimeout", o.HashQueueTimeout}, {"DBTimeout", o.DBTimeout}, {"EventRetention", o.EventRetention},
+		{"RecaptchaMaxAge", o.RecaptchaMaxAge},
 	} {
 		if d.v < 0 {
 			return o, fmt.Errorf("authgin: Options.%s must not be negative (got %s)", d.name, d.v)
@@ -262,6 +277,17 @@ func (o Options) withDefaults() (Options, error) {
 	str(&o.Site, "authgin")
 	str(&o.DisplayName, "authgin")
 	str(&o.RecaptchaVerifyURL, "https://www.google.com/recaptcha/api/siteverify")
+	str(&o.RecaptchaAction, "register")
+	def(&o.RecaptchaMaxAge, 5*time.Minute)
+	if o.RecaptchaMinScore > 1 {
+		return o, fmt.Errorf("authgin: Options.RecaptchaMinScore must be at most 1 (got %g)", o.RecaptchaMinScore)
+	}
+	if o.RecaptchaMinScore == 0 {
+		o.RecaptchaMinScore = 0.5
+	}
+	if o.RecaptchaHostnames == nil {
+		o.RecaptchaHostnames = []string{u.Hostname()}
+	}
 	if o.MinPasswordLength == 0 {
 		o.MinPasswordLength = 8
 	}

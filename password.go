@@ -6,18 +6,20 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/authgin/authgin/internal/argon2id"
+	"github.com/authgin/authgin/internal/commonpasswords"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
 )
@@ -39,9 +41,9 @@ func DefaultArgon2() Argon2Params {
 	return Argon2Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
-// Bounds on argon2 parameters. The max* values also cap what verify accepts
-// from a stored hash, so that hostile database content cannot make one login
-// allocate gigabytes or spin for minutes.
+// Bounds on argon2 parameters: what Options.Argon2 may set, and an outer
+// bound on what decodePHC accepts from a stored hash. verify holds stored
+// hashes to a tighter, relative bound (hasher.admits).
 const (
 	maxArgon2Memory     = 1 << 20 // KiB: 1 GiB
 	maxArgon2Iterations = 100
@@ -55,6 +57,14 @@ const (
 	// hashRetryAfter is the Retry-After of a request that found every
 	// hashing slot busy for the whole queue timeout.
 	hashRetryAfter = 3 * time.Second
+	// storedCostFactor bounds the argon2id cost of a stored hash that
+	// verify runs, relative to the larger of the configured cost and
+	// DefaultArgon2: at most this many times its memory, its passes and its
+	// work (memory × passes).
+	storedCostFactor = 4
+	// maxLegacyFloor caps how long a failed verification is made to last
+	// (hasher.padFailure), whatever legacy hash the database holds.
+	maxLegacyFloor = 2 * time.Second
 )
 
 // validate reports zero or absurd parameters with an error naming the field.
@@ -98,6 +108,10 @@ type hasher struct {
 	mems         chan *argon2id.Memory // at most cap(sem) arrays, allocated on first use
 	queueTimeout time.Duration
 	waiting      atomic.Int64 // callers queued for a slot
+	// legacyFloor (nanoseconds) is how long a failed verification lasts at
+	// least: about as long as verifying the costliest legacy hash takes
+	// (padFailure).
+	legacyFloor atomic.Int64
 }
 
 // newHasher returns a hasher of argon2id hashes with p that runs at most
@@ -206,16 +220,28 @@ func encodePHC(p Argon2Params, salt, key []byte) string {
 //
 // encoded == "" (unknown user, account without password) runs a dummy
 // argon2id derivation of h's cost, so that the answer takes as long as for a
-// known user, and reports no match. A malformed or out-of-bounds hash reports
-// no match and no error. The only errors are ErrOverloaded (no hashing slot
-// in time) and failures of the system's random source.
+// known user, and reports no match. A malformed or out-of-bounds hash
+// (beyond admits' bound for argon2id) reports no match and no error. Every
+// answer of no match lasts at least the legacy floor (padFailure). The only
+// errors are ErrOverloaded (no hashing slot in time) and failures of the
+// system's random source.
 func (h *hasher) verify(ctx context.Context, encoded, password string) (match, rehash bool, err error) {
+	start := time.Now()
+	match, rehash, err = h.check(ctx, encoded, password)
+	if !match && err == nil {
+		h.padFailure(ctx, start)
+	}
+	return match, rehash, err
+}
+
+// check is verify without the padding.
+func (h *hasher) check(ctx context.Context, encoded, password string) (match, rehash bool, err error) {
 	switch {
 	case encoded == "":
 		return false, false, h.dummy(ctx, password)
 	case strings.HasPrefix(encoded, "$argon2id$"):
 		p, salt, key, ok := decodePHC(encoded)
-		if !ok {
+		if !ok || !h.admits(p) {
 			return false, false, nil
 		}
 		release, err := h.acquire(ctx)
@@ -232,24 +258,24 @@ func (h *hasher) verify(ctx context.Context, encoded, password string) (match, r
 		if !bcryptWellFormed(encoded) {
 			return false, false, nil
 		}
-		return h.verifyLegacy(ctx, password, func(pw string) bool {
+		return h.verifyLegacy(ctx, password, func(pw string) (match, ran bool) {
 			// bcrypt only reads the first 72 bytes of its input, so the
 			// hash of a 72-byte prefix would "match" any longer password
 			// that starts with it. A password over 72 bytes can never have
 			// been hashed whole by bcrypt, so it never matches.
 			if len(pw) > bcryptMaxPassword {
-				return false
+				return false, false
 			}
-			return bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil
+			return bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil, true
 		})
 	case strings.HasPrefix(encoded, "pbkdf2_sha256$"):
 		iter, salt, key, ok := decodeDjangoPBKDF2(encoded)
 		if !ok {
 			return false, false, nil
 		}
-		return h.verifyLegacy(ctx, password, func(pw string) bool {
+		return h.verifyLegacy(ctx, password, func(pw string) (match, ran bool) {
 			got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(key))
-			return err == nil && subtle.ConstantTimeCompare(got, key) == 1
+			return err == nil && subtle.ConstantTimeCompare(got, key) == 1, true
 		})
 	default:
 		return false, false, nil
@@ -258,20 +284,125 @@ func (h *hasher) verify(ctx context.Context, encoded, password string) (match, r
 
 // verifyLegacy runs check in a hashing slot on the password as given and,
 // if that fails and NFC changes it, on its NFC form: legacy systems hashed
-// whatever bytes they received, while authgin normalises.
-func (h *hasher) verifyLegacy(ctx context.Context, password string, check func(string) bool) (match, rehash bool, err error) {
+// whatever bytes they received, while authgin normalises. check reports
+// whether it ran the hash function (not for a password bcrypt cannot
+// take); the time of each run feeds the legacy floor (observeLegacy).
+func (h *hasher) verifyLegacy(ctx context.Context, password string, check func(string) (match, ran bool)) (match, rehash bool, err error) {
 	release, err := h.acquire(ctx)
 	if err != nil {
 		return false, false, err
 	}
 	defer release()
-	if check(password) {
+	timed := func(pw string) bool {
+		start := time.Now()
+		match, ran := check(pw)
+		if ran {
+			h.observeLegacy(time.Since(start))
+		}
+		return match
+	}
+	if timed(password) {
 		return true, true, nil
 	}
-	if n := norm.NFC.String(password); n != password && check(n) {
+	if n := norm.NFC.String(password); n != password && timed(n) {
 		return true, true, nil
 	}
 	return false, false, nil
+}
+
+// admits reports whether verify runs a stored argon2id hash of cost p: at
+// most storedCostFactor times the memory, the passes and the work of h's
+// cost or of DefaultArgon2, whichever is larger. Hashes made before the
+// cost was lowered still verify (and are rehashed); a hostile row in the
+// users table cannot make a login map a gigabyte or run a hundred passes.
+func (h *hasher) admits(p Argon2Params) bool {
+	d := DefaultArgon2()
+	mem := uint64(max(h.params.Memory, d.Memory))
+	passes := uint64(max(h.params.Iterations, d.Iterations))
+	work := max(uint64(h.params.Memory)*uint64(h.params.Iterations), uint64(d.Memory)*uint64(d.Iterations))
+	return uint64(p.Memory) <= storedCostFactor*mem && uint64(p.Iterations) <= storedCostFactor*passes &&
+		uint64(p.Memory)*uint64(p.Iterations) <= storedCostFactor*work
+}
+
+// Legacy hashes and timing.
+//
+// Verifying an imported bcrypt or PBKDF2 hash takes as long as its own
+// cost says (bcrypt's default cost 10 is several argon2id derivations at
+// the default cost), so without care a failed login would tell an
+// imported account from an unknown name, whose dummy derivation is
+// argon2id's. Wrapping the legacy hash in argon2id ("onion" hashing)
+// would not help here: verifying still runs the legacy function first,
+// and golang.org/x/crypto/bcrypt has no call that computes a hash with a
+// given salt, which wrapping needs. So the answers are equalised instead:
+// every verification that finds no match, whatever the hash, lasts at
+// least the legacy floor, the time the costliest legacy hash in the
+// database takes. The floor is measured when Register starts
+// (calibrateLegacy, from the parameters the store finds) and follows
+// every legacy verification since (observeLegacy), so that it keeps up
+// with the machine's load. Without legacy hashes it is zero and costs
+// nothing. Successful logins are not padded: they reveal the account
+// anyway.
+
+// observeLegacy raises the legacy floor to d, or lets it decay by an
+// eighth towards d, so that one slow moment does not pad every later
+// failure.
+func (h *hasher) observeLegacy(d time.Duration) {
+	d = min(d, maxLegacyFloor)
+	for {
+		old := h.legacyFloor.Load()
+		next := max(int64(d), old-old/8)
+		if next == old || h.legacyFloor.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// padFailure waits until the legacy floor has passed since start (or ctx
+// ends).
+func (h *hasher) padFailure(ctx context.Context, start time.Time) {
+	wait := time.Duration(h.legacyFloor.Load()) - time.Since(start)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// calibrateLegacy sets the legacy floor from the stored legacy hashes'
+// parameters, as the store reports them (legacyHashPrefixes: "$2b$12$",
+// "pbkdf2_sha256$600000$..."): it times one bcrypt hash at the highest
+// cost and one PBKDF2 derivation at the most iterations found, each
+// within verify's caps.
+func (h *hasher) calibrateLegacy(prefixes []string) {
+	cost, iter := 0, 0
+	for _, p := range prefixes {
+		if c, err := strconv.Atoi(strings.TrimSuffix(p[min(4, len(p)):], "$")); strings.HasPrefix(p, "$2") && err == nil &&
+			c >= bcrypt.MinCost && c <= maxBcryptCost {
+			cost = max(cost, c)
+		}
+		if rest, ok := strings.CutPrefix(p, "pbkdf2_sha256$"); ok {
+			digits, _, _ := strings.Cut(rest, "$")
+			if n, err := strconv.Atoi(digits); err == nil && n >= 1 && n <= maxPBKDF2Iterations {
+				iter = max(iter, n)
+			}
+		}
+	}
+	if cost > 0 {
+		start := time.Now()
+		if _, err := bcrypt.GenerateFromPassword([]byte("calibration"), cost); err == nil {
+			h.observeLegacy(time.Since(start))
+		}
+	}
+	if iter > 0 {
+		start := time.Now()
+		if _, err := pbkdf2.Key(sha256.New, "calibration", []byte("calibration-salt"), iter, sha256.Size); err == nil {
+			h.observeLegacy(time.Since(start))
+		}
+	}
 }
 
 // dummy burns one argon2id derivation of h's cost in a hashing slot.
@@ -374,19 +505,16 @@ func decodeDjangoPBKDF2(s string) (iter int, salt, key []byte, ok bool) {
 	return iter, []byte(parts[2]), key, true
 }
 
-// commonPasswords is a list of very common passwords, one lower-case
-// password a line.
-//
-//go:embed common_passwords.txt
-var commonPasswords string
-
-// isCommonPassword reports whether the lower-cased password is in the list.
-func isCommonPassword(lower string) bool {
-	if lower == "" || strings.ContainsAny(lower, "\r\n") {
-		return false
-	}
-	// No "\n"+commonPasswords: that would copy the whole list every call.
-	return strings.HasPrefix(commonPasswords, lower+"\n") || strings.Contains(commonPasswords, "\n"+lower+"\n")
+// passwordRules are the rules checkPassword applies: a length in
+// characters, context words, and the app's policy.
+type passwordRules struct {
+	min, max int
+	// context holds words a password must not contain because an attacker
+	// guessing passwords for this site tries them first (NIST SP 800-63B
+	// §3.1.1.2: "context-specific words, such as the name of the service"),
+	// in contextWords' form.
+	context []string
+	policy  func(string, PasswordInfo) error
 }
 
 // checkPassword applies the password rules and returns the NFC-normalised
@@ -394,28 +522,39 @@ func isCommonPassword(lower string) bool {
 //   - invalid_password: not valid UTF-8, or contains NUL;
 //   - password_too_long / password_too_short: more than max or fewer than
 //     min characters (runes after NFC), checked before anything costly;
-//   - password_common: in the built-in list of common passwords (ignoring case);
+//   - password_common: in the built-in list of common passwords
+//     (internal/commonpasswords, ignoring case), or containing one of the
+//     rules' context words (the site's name), ignoring case and
+//     everything but letters and digits;
 //   - password_contains_username: contains the username or the email's local
 //     part, ignoring case, when that is at least 3 characters long;
 //   - password_policy (or the policy's own *Error): rejected by policy,
 //     which runs last; its error text becomes the detail.
 //
 // There are no composition rules (NIST 800-63B).
-func checkPassword(password string, info PasswordInfo, min, max int, policy func(string, PasswordInfo) error) (string, error) {
+func checkPassword(password string, info PasswordInfo, r passwordRules) (string, error) {
 	if !utf8.ValidString(password) || strings.IndexByte(password, 0) >= 0 {
 		return "", ErrInvalidPassword.withDetail("Password must be valid UTF-8 text without NUL characters")
 	}
 	p := norm.NFC.String(password)
 	n := utf8.RuneCountInString(p)
-	if n > max {
-		return "", ErrPasswordTooLong.withDetail("Password must be at most %d characters", max)
+	if n > r.max {
+		return "", ErrPasswordTooLong.withDetail("Password must be at most %d characters", r.max)
 	}
-	if n < min {
-		return "", ErrPasswordTooShort.withDetail("Password must be at least %d characters", min)
+	if n < r.min {
+		return "", ErrPasswordTooShort.withDetail("Password must be at least %d characters", r.min)
 	}
 	lower := strings.ToLower(p)
-	if isCommonPassword(lower) {
+	if commonpasswords.Contains(lower) {
 		return "", ErrPasswordCommon
+	}
+	if len(r.context) > 0 {
+		squeezed := squeeze(lower)
+		for _, w := range r.context {
+			if strings.Contains(squeezed, w) {
+				return "", ErrPasswordCommon.withDetail("Password must not contain the name of this site")
+			}
+		}
 	}
 	if containsIdentifier(lower, info.Username) {
 		return "", ErrPasswordContainsUsername
@@ -423,8 +562,8 @@ func checkPassword(password string, info PasswordInfo, min, max int, policy func
 	if at := strings.LastIndexByte(info.Email, '@'); at > 0 && containsIdentifier(lower, info.Email[:at]) {
 		return "", ErrPasswordContainsUsername.withDetail("Password must not contain your email address")
 	}
-	if policy != nil {
-		if err := policy(p, info); err != nil {
+	if r.policy != nil {
+		if err := r.policy(p, info); err != nil {
 			var e *Error
 			if errors.As(err, &e) {
 				return "", e
@@ -434,6 +573,43 @@ func checkPassword(password string, info PasswordInfo, min, max int, policy func
 	}
 	return p, nil
 }
+
+// contextWords returns the words of names that passwords must not
+// contain: each name lower-cased with everything but letters and digits
+// removed, when at least 4 characters long ("My Shop" gives "myshop"),
+// and each of its words of at least 5 characters ("Acme Bookstore" gives
+// "acmebookstore" and "bookstore"). Shorter words would refuse too many
+// unrelated passwords.
+func contextWords(names ...string) []string {
+	var words []string
+	add := func(w string) {
+		if utf8.RuneCountInString(w) >= 4 && !slices.Contains(words, w) {
+			words = append(words, w)
+		}
+	}
+	for _, name := range names {
+		lower := strings.ToLower(norm.NFC.String(name))
+		add(squeeze(lower))
+		for _, w := range strings.FieldsFunc(lower, func(r rune) bool { return !isAlnum(r) }) {
+			if utf8.RuneCountInString(w) >= 5 {
+				add(w)
+			}
+		}
+	}
+	return words
+}
+
+// squeeze returns s with everything but letters and digits removed.
+func squeeze(s string) string {
+	return strings.Map(func(r rune) rune {
+		if isAlnum(r) {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // containsIdentifier reports whether lowerPassword contains id, ignoring
 // case, for ids of at least 3 characters (shorter ones match by chance).

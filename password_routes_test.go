@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 )
 
@@ -352,5 +353,48 @@ func TestChangePassword(t *testing.T) {
 		wantStatus(t, loginAs(e.client(), "ada", "new staple battery"), 200)
 
 		wantError(t, change(`{"old_password":`), 400, "malformed_body", "")
+	})
+}
+
+// TestChangePasswordPerAccount: wrong old passwords count per account,
+// whatever the client IP: after 5, even the right one waits the login
+// backoff's delay, so a stolen access token cannot guess the old password
+// from many addresses.
+func TestChangePasswordPerAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newProxyEnv(t, db, func(r *gin.Engine) { r.SetTrustedProxies([]string{"127.0.0.1"}) })
+		c := e.client()
+		c.register("pa@example.com", "pauser", "correct horse battery")
+		change := func(ip, old string) *response {
+			t.Helper()
+			return c.do(http.MethodPut, testBase+"/password",
+				map[string]string{"old_password": old, "password1": "new staple battery", "password2": "new staple battery"},
+				"X-Forwarded-For", ip)
+		}
+		for i := range 5 {
+			wantError(t, change("192.0.2."+strconv.Itoa(i+1), "wrong horse battery"), 400, "wrong_password", "")
+		}
+		r := change("192.0.2.99", "correct horse battery")
+		wantError(t, r, 429, "too_many_requests", "")
+		if r.header.Get("Retry-After") != "1" {
+			t.Fatalf("Retry-After %q, want the login backoff's first 1 s", r.header.Get("Retry-After"))
+		}
+		// The delays double, as the login's do.
+		e.clock.Advance(time.Second)
+		wantError(t, change("192.0.2.100", "wrong horse battery"), 400, "wrong_password", "")
+		r = change("192.0.2.101", "correct horse battery")
+		if r.status != 429 || r.header.Get("Retry-After") != "2" {
+			t.Fatalf("%d, Retry-After %q; want 429 after 2 s", r.status, r.header.Get("Retry-After"))
+		}
+		// Logins are not blocked by it, and after the delay the right old
+		// password works and forgets the failures.
+		wantStatus(t, loginAs(e.client(), "pauser", "correct horse battery"), 200)
+		e.clock.Advance(2 * time.Second)
+		wantStatus(t, change("192.0.2.102", "correct horse battery"), 200)
+		var n int64
+		db.Model(&throttleRow{}).Where("bucket LIKE ?", "password:account:%").Count(&n)
+		if n != 0 {
+			t.Fatal("the failures were not forgotten after the right old password")
+		}
 	})
 }

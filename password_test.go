@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -416,7 +416,7 @@ func TestCheckPassword(t *testing.T) {
 		{"policy wrapped *Error", "a wrapped passphrase", "wrapped_code"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := checkPassword(tc.pw, info, 8, 128, policy)
+			got, err := checkPassword(tc.pw, info, passwordRules{min: 8, max: 128, policy: policy})
 			if tc.code == "" {
 				if err != nil {
 					t.Fatalf("err = %v, want nil", err)
@@ -439,53 +439,44 @@ func TestCheckPassword(t *testing.T) {
 		})
 	}
 	// The policy's text becomes the detail, and the policy sees NFC.
-	_, err := checkPassword("my acme passphrase", info, 8, 128, policy)
+	_, err := checkPassword("my acme passphrase", info, passwordRules{min: 8, max: 128, policy: policy})
 	if e := (*Error)(nil); !errors.As(err, &e) || e.Detail != "Password must not contain the company name" {
 		t.Fatalf("policy detail = %v", err)
 	}
 	var seen string
-	_, err = checkPassword(norm.NFD.String("pässwörd-long"), PasswordInfo{}, 8, 128, func(pw string, _ PasswordInfo) error {
+	_, err = checkPassword(norm.NFD.String("pässwörd-long"), PasswordInfo{}, passwordRules{min: 8, max: 128, policy: func(pw string, _ PasswordInfo) error {
 		seen = pw
 		return nil
-	})
+	}})
 	if err != nil || seen != norm.NFC.String("pässwörd-long") {
 		t.Fatalf("policy saw %q (err %v), want the NFC form", seen, err)
 	}
 	// No policy: nil is fine. The length limits are the caller's.
-	if _, err := checkPassword("xqz", PasswordInfo{}, 3, 4, nil); err != nil {
+	if _, err := checkPassword("xqz", PasswordInfo{}, passwordRules{min: 3, max: 4}); err != nil {
 		t.Fatalf("custom limits: %v", err)
 	}
 	// Too long is reported before the policy or the list are consulted.
 	called := false
-	_, err = checkPassword(strings.Repeat("x", 200), info, 8, 128, func(string, PasswordInfo) error { called = true; return nil })
+	_, err = checkPassword(strings.Repeat("x", 200), info, passwordRules{min: 8, max: 128, policy: func(string, PasswordInfo) error { called = true; return nil }})
 	if !errors.Is(err, ErrPasswordTooLong) || called {
 		t.Fatalf("too long: err = %v, policy called = %v", err, called)
 	}
 }
 
-func TestCommonPasswordsList(t *testing.T) {
-	if !strings.HasSuffix(commonPasswords, "\n") {
-		t.Fatal("common_passwords.txt must end with a newline")
+func TestContextWords(t *testing.T) {
+	got := contextWords("authgin", "Acme Bookstore", "My Shop", "A.B", "example.com")
+	want := []string{"authgin", "acmebookstore", "bookstore", "myshop", "examplecom", "example"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("contextWords = %q, want %q", got, want)
 	}
-	lines := strings.Split(strings.TrimSuffix(commonPasswords, "\n"), "\n")
-	if len(lines) < 1000 {
-		t.Fatalf("only %d common passwords", len(lines))
-	}
-	seen := map[string]bool{}
-	for i, l := range lines {
-		if l == "" || l != strings.ToLower(l) || l != norm.NFC.String(l) || !utf8.ValidString(l) ||
-			strings.ContainsAny(l, "\r\t") || seen[l] {
-			t.Errorf("line %d %q: must be non-empty, lower-case, NFC, unique", i+1, l)
-		}
-		seen[l] = true
-		if !isCommonPassword(l) {
-			t.Errorf("line %d %q not found", i+1, l)
-		}
-	}
-	// Lines are matched whole, never across a newline or as a substring.
-	for _, s := range []string{"", "passwor", "assword", "123456\npassword", "password\n"} {
-		if isCommonPassword(s) {
-			t.Errorf("isCommonPassword(%q) = true", s)
+	r := passwordRules{min: 8, max: 128, context: got}
+	for pw, bad := range map[string]bool{
+		"my authgin password": true, "Auth-Gin is great": true, "BOOK store 2024!": true,
+		"my-shop-rocks-77": true, "acme the great one": false, "bookworm lover 77": false,
+	} {
+		_, err := checkPassword(pw, PasswordInfo{}, r)
+		if bad != errors.Is(err, ErrPasswordCommon) || (!bad && err != nil) {
+			t.Errorf("%q: err %v, want refused=%v", pw, err, bad)
 		}
 	}
 }
@@ -604,4 +595,24 @@ func TestHasherConcurrentSlots(t *testing.T) {
 	if n := len(h.mems); n > 2 {
 		t.Fatalf("kept %d arrays for 2 slots", n)
 	}
+}
+
+// TestRegisterPasswordBlocklist: registration refuses passwords from the
+// large common-password list and passwords containing the site's name
+// (Options.Site and DisplayName), ignoring case and punctuation.
+func TestRegisterPasswordBlocklist(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Site, o.DisplayName = "shop.example", "Acme Bookstore" })
+		c := e.client()
+		reg := func(name, pw string) *response {
+			return c.post("/register", map[string]string{"email": name + "@example.com", "username": name, "password1": pw, "password2": pw})
+		}
+		for _, pw := range []string{"arquitecturas", "Antoshenechka", "gfhjkmgfhjkm"} { // common, beyond the old short list
+			wantError(t, reg("listed", pw), 400, "password_common", "Password is too common")
+		}
+		for _, pw := range []string{"Shop.Example 2024", "my acme bookstore login", "the bookstore pass"} {
+			wantError(t, reg("context", pw), 400, "password_common", "Password must not contain the name of this site")
+		}
+		wantStatus(t, reg("fine", "correct horse battery"), 200)
+	})
 }

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authgin/authgin/internal/commonpasswords"
 	"github.com/gin-gonic/gin"
 )
 
@@ -86,11 +87,23 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		if err := st.migrate(ctx); err != nil {
 			return nil, fmt.Errorf("authgin: migrating the schema: %w", err)
 		}
+		// Not bound by ctx's minute: the first start after the column was
+		// added writes every account once.
+		if err := backfillSkeletons(context.WithoutCancel(ctx), st, o.Logger); err != nil {
+			return nil, fmt.Errorf("authgin: setting username skeletons: %w", err)
+		}
 	}
 	if err := st.d.check(ctx, st); err != nil {
 		return nil, err
 	}
+	commonpasswords.Load() // now, not during the first registration
 	hasher := newHasher(o.Argon2, o.HashConcurrency, o.HashQueueTimeout)
+	// Failed logins last as long as a legacy hash's check (password.go).
+	if legacy, err := st.legacyHashPrefixes(ctx); err == nil {
+		hasher.calibrateLegacy(legacy)
+	} else if !o.SkipMigration { // else the tables may be still to come
+		return nil, fmt.Errorf("authgin: reading the stored password hashes' parameters: %w", err)
+	}
 	a.svc = &Service{
 		o:       &a.o,
 		st:      st,
@@ -102,9 +115,13 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		mails:   mails,
 		captcha: &captchaVerifier{
 			secret: o.RecaptchaSecret, url: o.RecaptchaVerifyURL, client: &http.Client{Timeout: 10 * time.Second},
+			hostnames: lowerAll(o.RecaptchaHostnames), action: o.RecaptchaAction, minScore: o.RecaptchaMinScore,
+			maxAge: o.RecaptchaMaxAge, now: o.Now,
 		},
-		log:      o.Logger,
-		reserved: reservedKeys(o.ReservedUsernames),
+		log: o.Logger,
+		passwords: passwordRules{min: o.MinPasswordLength, max: o.MaxPasswordLength, policy: o.PasswordPolicy,
+			context: contextWords(o.Site, o.DisplayName)},
+		reserved: reservedSkeletons(o.ReservedUsernames),
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),
 	}

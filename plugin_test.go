@@ -145,7 +145,7 @@ func TestRegisterCaptcha(t *testing.T) {
 			w.WriteHeader(400)
 			return
 		}
-		fmt.Fprintf(w, `{"success": %t}`, r.Form.Get("response") == "human")
+		fmt.Fprintf(w, `{"success": %t, "challenge_ts": "2026-01-02T03:04:00Z", "hostname": "app.example"}`, r.Form.Get("response") == "human")
 	}))
 	defer verifier.Close()
 	db := openTestDB(t, "sqlite")
@@ -358,7 +358,7 @@ func TestLoginWritesAtomically(t *testing.T) {
 		}
 		// The failure before stays counted; the try that failed is taken back.
 		var backoff throttleRow
-		if err := db.Where("bucket = ?", parseLogin("lou").throttleKey()).First(&backoff).Error; err != nil || backoff.Count != 1 {
+		if err := db.Where("bucket = ?", loginBucketKeys(t, db, "lou", "127.0.0.1")[0]).First(&backoff).Error; err != nil || backoff.Count != 1 {
 			t.Errorf("backoff counter = %+v, %v; want the one failure", backoff, err)
 		}
 	})

@@ -359,9 +359,12 @@ func TestSecurityBodies(t *testing.T) {
 
 		// Privileged fields in a register body are ignored.
 		p := e.client()
-		r := p.post("/register", `{"email":"priv@example.com","username":"privuser","password1":"correct horse battery",`+
-			`"password2":"correct horse battery","permissions":["admin"],"confirmed":true,"id":1,"is_admin":true,`+
-			`"banned":false,"email_key":"body@example.com","username_key":"bodyuser","password_hash":"x","Permissions":["admin"],"IsAdmin":true}`)
+		priv := `{"email":"priv@example.com","username":"privuser","password1":"correct horse battery",` +
+			`"password2":"correct horse battery","permissions":["admin"],"confirmed":true,"id":1,"is_admin":true,` +
+			`"banned":false,"email_key":"body@example.com","username_key":"bodyuser","password_hash":"x","IsAdmin":true`
+		// Two spellings of one field are refused outright.
+		wantError(t, p.post("/register", priv+`,"Permissions":["admin"]}`), 400, "malformed_body", "")
+		r := p.post("/register", priv+"}")
 		wantStatus(t, r, 200)
 		if r.json["id"].(float64) == 1 || r.json["confirmed"] != false {
 			t.Fatalf("privileged fields applied: %s", r.raw)

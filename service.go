@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Service holds the plugin's operations as plain Go calls, for handlers,
@@ -24,7 +25,9 @@ type Service struct {
 	mails   *mailComposer
 	captcha *captchaVerifier
 	log     *slog.Logger
-	// reserved holds the keys of Options.ReservedUsernames, canonicalised
+	// passwords are the rules of new passwords.
+	passwords passwordRules
+	// reserved holds the skeletons of Options.ReservedUsernames' keys, made
 	// once rather than on every registration.
 	reserved map[string]struct{}
 	// resetEcho evens out forgot_password's response times (timing.go).
@@ -80,12 +83,11 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	username, usernameKey, err := s.checkUsername(in.Username)
+	name, err := s.checkUsername(in.Username)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	password, err := checkPassword(in.Password1, PasswordInfo{Username: username, Email: email},
-		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	password, err := checkPassword(in.Password1, PasswordInfo{Username: name.display, Email: email}, s.passwords)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -103,7 +105,7 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 	}
 	// A cheap look before the expensive hash; the unique indexes still
 	// decide races.
-	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+	if err := s.checkFree(ctx, emailKey, name); err != nil {
 		return nil, Tokens{}, err
 	}
 	hash, err := s.hasher.hash(ctx, password)
@@ -113,7 +115,7 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 
 	now := s.now()
 	acct := &Account{
-		Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey,
+		Email: email, EmailKey: emailKey, Username: name.display, UsernameKey: name.key, UsernameSkeleton: &name.skeleton,
 		PasswordHash: hash, Permissions: Permissions{}, CreatedAt: now, UpdatedAt: now,
 	}
 	var toks Tokens
@@ -130,7 +132,7 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
-		return nil, Tokens{}, s.duplicateError(ctx, emailKey, usernameKey)
+		return nil, Tokens{}, s.duplicateError(ctx, emailKey, name)
 	}
 	if err != nil {
 		return nil, Tokens{}, err
@@ -145,34 +147,48 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 	return acct, toks, nil
 }
 
-// checkUsername canonicalises a username and refuses reserved names.
-func (s *Service) checkUsername(name string) (display, key string, err error) {
-	display, key, err = canonicalUsername(name)
+// username is a username in its three forms: as displayed, its unique
+// key, and the key's unique confusable skeleton.
+type username struct{ display, key, skeleton string }
+
+// checkUsername canonicalises a username and refuses reserved names and
+// their look-alikes.
+func (s *Service) checkUsername(name string) (username, error) {
+	display, key, err := canonicalUsername(name)
 	if err != nil {
-		return "", "", err
+		return username{}, err
 	}
-	if _, ok := s.reserved[key]; ok {
-		return "", "", ErrInvalidUsername.withDetail("Username is reserved")
+	skel := usernameSkeleton(key)
+	if _, ok := s.reserved[skel]; ok {
+		return username{}, ErrInvalidUsername.withDetail("Username is reserved")
 	}
-	return display, key, nil
+	return username{display, key, skel}, nil
 }
 
-func (s *Service) checkFree(ctx context.Context, emailKey, usernameKey string) error {
-	emailTaken, usernameTaken, err := s.st.keysTaken(ctx, emailKey, usernameKey)
+// errUsernameLookAlike is the answer for a username whose skeleton
+// another account's has.
+var errUsernameLookAlike = ErrUsernameExists.withDetail("Username is too similar to an existing one")
+
+// checkFree reports an email or username (or a look-alike) that an
+// account has; emailKey "" checks the username only.
+func (s *Service) checkFree(ctx context.Context, emailKey string, name username) error {
+	t, err := s.st.keysTaken(ctx, emailKey, name.key, name.skeleton)
 	switch {
 	case err != nil:
 		return err
-	case emailTaken:
+	case t.email:
 		return ErrEmailExists
-	case usernameTaken:
+	case t.username:
 		return ErrUsernameExists
+	case t.skeleton:
+		return errUsernameLookAlike
 	}
 	return nil
 }
 
 // duplicateError names the field a unique violation was about.
-func (s *Service) duplicateError(ctx context.Context, emailKey, usernameKey string) error {
-	if err := s.checkFree(ctx, emailKey, usernameKey); err != nil {
+func (s *Service) duplicateError(ctx context.Context, emailKey string, name username) error {
+	if err := s.checkFree(ctx, emailKey, name); err != nil {
 		return err
 	}
 	// The conflicting row vanished in between; report the likelier field.
@@ -186,8 +202,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return nil, Tokens{}, err
 	}
 	name := parseLogin(in.Login)
-	accountKey := name.throttleKey()
-	acct, err := s.admitLogin(ctx, name, accountKey, cl)
+	acct, buckets, err := s.admitLogin(ctx, name, cl)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
@@ -200,7 +215,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	if n := len([]rune(in.Password)); n > 0 && n <= s.o.MaxPasswordLength {
 		match, rehash, err = s.hasher.verify(ctx, encoded, in.Password)
 		if err != nil {
-			s.undoAttempt(ctx, accountKey)
+			s.undoAttempt(ctx, buckets)
 			return nil, Tokens{}, err
 		}
 	}
@@ -219,7 +234,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	}
 	if acct.Banned {
 		// The password was right: not a failure to back off from.
-		if err := s.limits.reset(ctx, accountKey); err != nil {
+		if err := s.resetBuckets(ctx, s.limits, buckets); err != nil {
 			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
 		}
 		return nil, Tokens{}, ErrUserBanned
@@ -227,11 +242,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 
 	now := s.now()
 	passwordHash := acct.PasswordHash
-	if rehash {
-		if password, err := checkPassword(in.Password, PasswordInfo{}, 1, s.o.MaxPasswordLength, nil); err == nil {
-			if h, err := s.hasher.hash(ctx, password); err == nil {
-				passwordHash = h
-			}
+	if rehash && utf8.ValidString(in.Password) {
+		// The password matched: no rule of a new password applies to it.
+		if h, err := s.hasher.hash(ctx, in.Password); err == nil {
+			passwordHash = h
 		}
 	}
 	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventLogin}, cl)
@@ -239,10 +253,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	// One transaction, one commit, for everything a login writes: the
 	// backoff reset, the login time, the session and its event.
 	err = s.loginTx.run(ctx, func(ctx context.Context, tx *store) error {
-		if !s.o.Limits.LoginAccount.off() {
-			if err := s.limits.within(tx).reset(ctx, accountKey); err != nil {
-				return err
-			}
+		if err := s.resetBuckets(ctx, s.limits.within(tx), buckets); err != nil {
+			return err
 		}
 		if err := tx.recordLogin(ctx, acct.ID, now, acct.PasswordHash, passwordHash); err != nil {
 			return err
@@ -255,7 +267,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		return tx.insertEvent(ctx, &ev)
 	})
 	if err != nil {
-		s.undoAttempt(ctx, accountKey)
+		s.undoAttempt(ctx, buckets)
 		return nil, Tokens{}, err
 	}
 	acct.LastLoginAt, acct.UpdatedAt = &now, now
@@ -265,17 +277,36 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 	return acct, toks, nil
 }
 
-// undoAttempt takes back the LoginAccount try counted for a login that
-// failed without a wrong password (no hashing slot, or the login's writes
-// failed): it was no failure, and under overload such tries would
-// otherwise push the account into backoff.
-func (s *Service) undoAttempt(ctx context.Context, key string) {
-	if s.o.Limits.LoginAccount.off() {
-		return
+// undoAttempt takes back the LoginAccount and LoginAccountAllIPs tries
+// counted for a login that failed without a wrong password (no hashing
+// slot, or the login's writes failed): it was no failure, and under
+// overload such tries would otherwise push the account into backoff.
+func (s *Service) undoAttempt(ctx context.Context, b loginBuckets) {
+	for _, k := range []struct {
+		key     string
+		counted bool
+	}{{b.ipAccount, b.ipCounted}, {b.account, b.accountCounted}} {
+		if !k.counted {
+			continue
+		}
+		if err := s.limits.undo(context.WithoutCancel(ctx), k.key); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+		}
 	}
-	if err := s.limits.undo(context.WithoutCancel(ctx), key); err != nil {
-		s.log.ErrorContext(ctx, "authgin: throttle undo failed", "err", err)
+}
+
+// resetBuckets forgets the failures of a login's buckets after the right
+// password: the limits count consecutive failures.
+func (s *Service) resetBuckets(ctx context.Context, t *throttler, b loginBuckets) error {
+	if !s.o.Limits.LoginAccount.off() {
+		if err := t.reset(ctx, b.ipAccount); err != nil {
+			return err
+		}
 	}
+	if !s.o.Limits.LoginAccountAllIPs.off() {
+		return t.reset(ctx, b.account)
+	}
+	return nil
 }
 
 // loginName is what a client typed as its login, canonicalised once: an
@@ -307,15 +338,20 @@ func parseLogin(login string) loginName {
 }
 
 // admitLogin loads the account a login names (nil when nobody matches) and
-// counts the try against LoginIP and LoginAccount, before any hashing.
-// Failures are counted per login name whether or not an account has it, so
-// the delays reveal nothing; a try during a delay is refused here. The
-// lookup comes first, so that a failure leaves no count to take back; the
-// statements share a transaction, on SQLite with other logins'
-// (groupCommit).
-func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey string, cl Client) (*Account, error) {
+// counts the try against LoginIP, LoginAccount and LoginAccountAllIPs,
+// before any hashing; a try during a delay is refused here. Failures are
+// counted for a name nobody has with the same statements as for an
+// account, so the answers reveal nothing (bucketsFor). LoginAccountAllIPs'
+// delay refuses only an IP whose own LoginAccount count shows an earlier
+// failure in its window; then that count is taken back, as the try was
+// never checked. The lookup comes first, so that a failure leaves no
+// count to take back; the statements share a transaction, on SQLite with
+// other logins' (groupCommit).
+func (s *Service) admitLogin(ctx context.Context, name loginName, cl Client) (*Account, loginBuckets, error) {
 	var acct *Account
+	var b loginBuckets
 	var refused error
+	lim := s.o.Limits
 	err := s.loginTx.run(ctx, func(ctx context.Context, st *store) error {
 		var err error
 		acct, refused = nil, nil // when run again (groupCommit)
@@ -328,20 +364,44 @@ func (s *Service) admitLogin(ctx context.Context, name loginName, accountKey str
 		if err != nil {
 			return err
 		}
+		b = bucketsFor(name, acct, cl.IP)
 		limits := s.limits.within(st)
-		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP)
-		if err == nil && wait == 0 {
-			wait, err = limits.attempt(ctx, accountKey, s.o.Limits.LoginAccount)
+		wait, err := limits.hit(ctx, "login:ip:"+cl.IP, lim.LoginIP)
+		if err != nil {
+			return err
 		}
 		if wait > 0 {
 			refused = ErrTooManyRequests.withRetry(wait) // and the refused try stays counted
+			return nil
 		}
-		return err
+		wait, n, err := limits.attemptCount(ctx, b.ipAccount, lim.LoginAccount, !lim.LoginAccountAllIPs.off())
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			refused = ErrTooManyRequests.withRetry(wait)
+			return nil
+		}
+		b.ipCounted = !lim.LoginAccount.off()
+		wait, err = limits.attempt(ctx, b.account, lim.LoginAccountAllIPs)
+		switch {
+		case err != nil:
+			return err
+		case wait == 0:
+			b.accountCounted = !lim.LoginAccountAllIPs.off()
+		case n > 1: // this IP failed on the account before: it waits
+			refused = ErrTooManyRequests.withRetry(wait)
+			b.ipCounted = false
+			return limits.takeBack(ctx, b.ipAccount)
+		}
+		// An IP without failures of its own gets its try, uncounted by
+		// the account's running delay.
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, b, err
 	}
-	return acct, refused
+	return acct, b, refused
 }
 
 // startSession opens a session for acct and issues its tokens.
@@ -527,10 +587,11 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 	if actor.ID != id && !actor.IsAdmin() {
 		return nil, ErrForbidden
 	}
-	display, key, err := s.checkUsername(username)
+	name, err := s.checkUsername(username)
 	if err != nil {
 		return nil, err
 	}
+	display := name.display
 	acct, err := s.st.accountByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -540,14 +601,15 @@ func (s *Service) ChangeUsername(ctx context.Context, actor User, id int64, user
 		return nil, ErrSameUsername
 	}
 	now := s.now()
-	err = s.st.renameAccount(ctx, id, display, key, now)
+	err = s.st.renameAccount(ctx, id, name.display, name.key, name.skeleton, now)
 	if errors.Is(err, errDuplicate) {
-		return nil, ErrUsernameExists
+		// Another account has the name or a look-alike.
+		return nil, cmp.Or(s.duplicateError(ctx, "", name), error(ErrUsernameExists))
 	}
 	if err != nil {
 		return nil, err
 	}
-	acct.Username, acct.UsernameKey = display, key
+	acct.Username, acct.UsernameKey, acct.UsernameSkeleton = name.display, name.key, &name.skeleton
 	s.log.InfoContext(ctx, "authgin: username changed", "user_id", id, "actor_id", actor.ID)
 	ev := SecurityEvent{UserID: id, Event: EventUsernameChange, SessionID: actor.SessionID, Detail: old + " -> " + display}
 	if actor.ID != id {

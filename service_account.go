@@ -42,7 +42,7 @@ func (s *Service) ChangeEmail(ctx context.Context, u User, in ChangeEmailInput, 
 	if err := s.checkCurrentPassword(ctx, acct, in.Password, cl); err != nil {
 		return err
 	}
-	if err := s.checkFree(ctx, key, ""); err != nil {
+	if err := s.checkFree(ctx, key, username{}); err != nil {
 		return err
 	}
 	ipKey := "confirm:ip:" + cl.IP

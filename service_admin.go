@@ -353,8 +353,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 		if attempt > 0 {
 			break
 		}
-		pw, err := checkPassword(password, PasswordInfo{Username: username, Email: email},
-			s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+		pw, err := checkPassword(password, PasswordInfo{Username: username, Email: email}, s.passwords)
 		if err != nil {
 			return nil, false, err
 		}
@@ -363,9 +362,10 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 			return nil, false, err
 		}
 		now := s.now()
+		skeleton := usernameSkeleton(usernameKey)
 		acct = &Account{
-			Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey, PasswordHash: hash,
-			Permissions: Permissions{PermissionAdmin}, Confirmed: true, CreatedAt: now, UpdatedAt: now,
+			Email: email, EmailKey: emailKey, Username: username, UsernameKey: usernameKey, UsernameSkeleton: &skeleton,
+			PasswordHash: hash, Permissions: Permissions{PermissionAdmin}, Confirmed: true, CreatedAt: now, UpdatedAt: now,
 		}
 		err = s.st.createAccount(ctx, acct)
 		if err == nil {
@@ -376,7 +376,8 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, username, password str
 			return nil, false, err
 		}
 		// Created concurrently under this email (promote it), or the
-		// username belongs to another account (the loop ends with an error).
+		// username or a look-alike belongs to another account (the loop
+		// ends with an error).
 	}
 	return nil, false, ErrUsernameExists
 }

@@ -1,12 +1,16 @@
 package authgin
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net/mail"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
 )
@@ -191,16 +195,26 @@ func checkAddress(addr string) error {
 	return nil
 }
 
-// reservedKeys returns the username keys of names; a name that is no valid
-// username could never be registered and is left out.
-func reservedKeys(names []string) map[string]struct{} {
-	keys := make(map[string]struct{}, len(names))
+// usernameSkeleton returns the confusable skeleton of a username key
+// (Unicode UTS #39 §4, with the confusables.txt data of Unicode 13.0.0
+// that github.com/mtibben/confusables ships): two names whose skeletons
+// are equal look alike. Each character is mapped to its prototype, so
+// Cyrillic "сосо943308" and Latin "coco943308" both give "coco9433O8",
+// and "rn" and "m" give "rn". Keys are case-mapped already, so names that
+// differ only in case share a key before they share a skeleton.
+func usernameSkeleton(key string) string { return confusables.Skeleton(key) }
+
+// reservedSkeletons returns the skeletons of the username keys of names,
+// so that look-alikes of a reserved name are reserved too; a name that is
+// no valid username could never be registered and is left out.
+func reservedSkeletons(names []string) map[string]struct{} {
+	skels := make(map[string]struct{}, len(names))
 	for _, n := range names {
 		if _, k, err := canonicalUsername(n); err == nil {
-			keys[k] = struct{}{}
+			skels[usernameSkeleton(k)] = struct{}{}
 		}
 	}
-	return keys
+	return skels
 }
 
 // defaultReservedUsernames returns a fresh slice of the names that cannot be
@@ -214,5 +228,38 @@ func defaultReservedUsernames() []string {
 		"noreply", "no-reply", "mail", "me", "api", "www", "auth", "login",
 		"logout", "register", "signup", "account", "accounts", "user", "users",
 		"settings", "null", "undefined", "anonymous", "everyone", "all",
+	}
+}
+
+// backfillSkeletons sets the username skeleton of every account that has
+// none: the accounts that registered before the column existed. The first
+// account (by id) to claim a skeleton keeps it; a later look-alike keeps
+// its name and NULL, and is logged, since renaming it is the app's call.
+// Instances that start together do the same work without harm.
+func backfillSkeletons(ctx context.Context, st *store, log *slog.Logger) error {
+	set, clashes := 0, 0
+	var after int64
+	for {
+		rows, err := st.accountsWithoutSkeleton(ctx, after, 500)
+		if err != nil || len(rows) == 0 {
+			if set+clashes > 0 {
+				log.InfoContext(ctx, "authgin: username skeletons backfilled", "set", set, "look_alikes_left_without", clashes)
+			}
+			return err
+		}
+		for _, a := range rows {
+			after = a.ID
+			err := st.setSkeleton(ctx, a.ID, usernameSkeleton(a.UsernameKey))
+			switch {
+			case errors.Is(err, errDuplicate):
+				clashes++
+				log.WarnContext(ctx, "authgin: username looks like another account's; it keeps its name but not its skeleton",
+					"user_id", a.ID)
+			case err != nil:
+				return err
+			default:
+				set++
+			}
+		}
 	}
 }

@@ -2,9 +2,13 @@ package authgin
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 )
 
 func TestCanonicalUsername(t *testing.T) {
@@ -234,4 +238,87 @@ func FuzzCanonicalEmail(f *testing.F) {
 			t.Fatalf("address %q of %q canonicalises to key %q, %v; want %q", addr, s, k3, err, key)
 		}
 	})
+}
+
+// TestUsernameLookAlikes: a username whose confusable skeleton another
+// account's has is refused at register and at change_username, reserved
+// names' look-alikes are reserved, and the first start after the upgrade
+// gives existing accounts their skeletons.
+func TestUsernameLookAlikes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		const pw = "correct horse battery"
+		reg := func(email, name string) *response {
+			return e.client().post("/register", map[string]string{"email": email, "username": name, "password1": pw, "password2": pw})
+		}
+		e.client().register("latin@example.com", "coco943308", pw)
+		e.client().register("mary@example.com", "mary", pw)
+		const lookAlike = "Username is too similar to an existing one"
+		wantError(t, reg("cyrillic@example.com", "сосо943308"), 400, "username_exists", lookAlike)
+		wantError(t, reg("rn@example.com", "rnary"), 400, "username_exists", lookAlike)
+		wantError(t, reg("adm@example.com", "adrnin"), 400, "invalid_username", "Username is reserved")
+		wantError(t, reg("dup@example.com", "MARY"), 400, "username_exists", "Username already exists")
+
+		// change_username: not to another account's look-alike; to one of
+		// the account's own name, yes.
+		c := e.client()
+		id := userID(c.register("other@example.com", "other", pw))
+		rename := func(name string) *response {
+			return c.post(fmt.Sprintf("/%d/change_username", id), map[string]string{"username": name})
+		}
+		wantError(t, rename("сосо943308"), 400, "username_exists", lookAlike)
+		wantStatus(t, rename("0ther"), 200)
+		wantStatus(t, rename("Other"), 200)
+		// The old name's skeleton is free again.
+		wantStatus(t, reg("new@example.com", "0ther"), 200)
+
+		// A database from before the skeleton column: the next start adds
+		// it and gives every account its skeleton; the older of two
+		// look-alikes keeps it, the other keeps its name.
+		if err := db.Migrator().DropIndex(&Account{}, "idx_users_username_skeleton"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrator().DropColumn(&Account{}, "username_skeleton"); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for _, name := range []string{"mallory", "rnallory"} {
+			if err := db.Exec(`INSERT INTO users (email, email_key, username, username_key, password_hash, permissions, confirmed, banned, created_at, updated_at)
+VALUES (?, ?, ?, ?, '', '[]', false, false, ?, ?)`, name+"@example.com", name+"@example.com", name, name, now, now).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		e2 := newEnv(t, db)
+		var skels []struct {
+			UsernameKey      string
+			UsernameSkeleton *string
+		}
+		if err := db.Model(&Account{}).Select("username_key", "username_skeleton").Order("id").Find(&skels).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range skels {
+			if (s.UsernameSkeleton == nil) != (s.UsernameKey == "rnallory") ||
+				(s.UsernameSkeleton != nil && *s.UsernameSkeleton != usernameSkeleton(s.UsernameKey)) {
+				t.Errorf("%s: skeleton %v after the backfill", s.UsernameKey, s.UsernameSkeleton)
+			}
+		}
+		if !strings.Contains(e2.logs.String(), "username looks like another account's") {
+			t.Error("the look-alike left without a skeleton was not logged")
+		}
+		wantError(t, e2.client().post("/register", map[string]string{"email": "x@example.com", "username": "сосо943308",
+			"password1": pw, "password2": pw}), 400, "username_exists", lookAlike)
+	})
+}
+
+func TestUsernameSkeleton(t *testing.T) {
+	for a, b := range map[string]string{"coco943308": "сосо943308", "mary": "rnary", "paypa": "раура", "ooo": "οοο"} {
+		_, ka, errA := canonicalUsername(a)
+		_, kb, errB := canonicalUsername(b)
+		if errA != nil || errB != nil || ka == kb || usernameSkeleton(ka) != usernameSkeleton(kb) {
+			t.Errorf("%q and %q: keys %q %q (%v %v), skeletons %q %q", a, b, ka, kb, errA, errB, usernameSkeleton(ka), usernameSkeleton(kb))
+		}
+	}
+	if usernameSkeleton("alice") == usernameSkeleton("alicia") {
+		t.Error("different names share a skeleton")
+	}
 }

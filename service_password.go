@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -209,8 +210,12 @@ func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, 
 
 // ChangePassword replaces the user's password after checking the old one.
 // A wrong old password is ErrWrongPassword and counts as a failed login
-// from the client's IP, so this route is no way around the login throttle.
-// On success every other session of the user is revoked; u's stays.
+// from the client's IP, so this route is no way around the login throttle,
+// and as a failure of the account's, whatever the IP, with LoginAccount's
+// numbers (5 free, then the login backoff's delays): whoever holds a
+// stolen access token cannot guess the old password from many addresses.
+// The owner can still set a new password through a reset mail. On success
+// every other session of the user is revoked; u's stays.
 func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordInput, cl Client) error {
 	acct, err := s.st.accountByID(ctx, u.ID)
 	if err != nil {
@@ -225,10 +230,20 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 	if err := s.throttle(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
 		return err
 	}
+	// Reserved as a failure before the hash, as a login's try is.
+	acctKey := "password:account:" + strconv.FormatInt(acct.ID, 10)
+	if wait, err := s.limits.attempt(ctx, acctKey, s.o.Limits.LoginAccount); err != nil {
+		return err
+	} else if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
 	match := false
 	if n := utf8.RuneCountInString(in.OldPassword); n > 0 && n <= s.o.MaxPasswordLength {
 		// An account without a password verifies against a dummy hash.
 		if match, _, err = s.hasher.verify(ctx, acct.PasswordHash, in.OldPassword); err != nil {
+			if !s.o.Limits.LoginAccount.off() {
+				s.undoHits(ctx, acctKey) // no hashing slot: no failure
+			}
 			return err
 		}
 	}
@@ -237,6 +252,11 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 		return ErrWrongPassword
 	}
 	s.undoHits(ctx, loginKey) // a right password is no failed attempt
+	if !s.o.Limits.LoginAccount.off() {
+		if err := s.limits.reset(ctx, acctKey); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
+		}
+	}
 	if password == norm.NFC.String(in.OldPassword) {
 		return ErrSamePassword
 	}
@@ -273,8 +293,7 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 // checkNewPassword applies the password rules to a new password and its
 // confirmation, and returns the normalised password.
 func (s *Service) checkNewPassword(acct *Account, password1, password2 string) (string, error) {
-	password, err := checkPassword(password1, PasswordInfo{Username: acct.Username, Email: acct.Email},
-		s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	password, err := checkPassword(password1, PasswordInfo{Username: acct.Username, Email: acct.Email}, s.passwords)
 	if err != nil {
 		return "", err
 	}
@@ -298,7 +317,7 @@ func (s *Service) notifyPasswordChanged(acct *Account) {
 // gives the policy the account's username and email. Like a login, it waits
 // for a hashing slot, at most Options.HashQueueTimeout.
 func (s *Service) HashPassword(ctx context.Context, password string, info PasswordInfo) (string, error) {
-	p, err := checkPassword(password, info, s.o.MinPasswordLength, s.o.MaxPasswordLength, s.o.PasswordPolicy)
+	p, err := checkPassword(password, info, s.passwords)
 	if err != nil {
 		return "", err
 	}

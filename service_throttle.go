@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -36,12 +37,28 @@ type Limits struct {
 	// LoginIP counts login attempts per client IP (authx: 30 a minute, then
 	// a 60 s lockout).
 	LoginIP Limit
-	// LoginAccount counts consecutive failed logins per login name (email
-	// or username, normalised), across all IPs, whether or not the account
-	// exists: the answer never tells. Default: 5 free failures, then a
-	// delay from 1 s doubling up to 15 minutes, at most 100 failures in 24
-	// hours.
+	// LoginAccount counts consecutive failed logins per client IP and
+	// account: the growing delay one client meets when it guesses. The
+	// account is its id when the login names one, so its email and its
+	// username share the count; otherwise the login name (normalised
+	// email or username), which gets the same statements, counts and
+	// delays, so that the answer never tells whether the account exists.
+	// The victim's own IP has a count of its own, so an attacker elsewhere
+	// cannot slow the victim down. Default: 5 free failures, then a delay
+	// from 1 s doubling up to 15 minutes, at most 100 failures in 24 hours.
 	LoginAccount Limit
+	// LoginAccountAllIPs counts consecutive failed logins per account across
+	// every IP, against guessing spread over many addresses (NIST SP
+	// 800-63B §5.2.2: at most 100 consecutive failures on one account). Its
+	// delay applies only to an IP that has failed on the account itself
+	// (its LoginAccount count is not zero): an IP without failures always
+	// gets its try checked, so a victim is never refused before the
+	// password is, and a distributed guesser gets one try per address and
+	// then waits the account's delay. With LoginAccount off no IP is known
+	// to have failed, and this limit is off too. Default: 10 free
+	// failures, then a delay from 1 s doubling up to 15 minutes, at most 100
+	// failures in 24 hours.
+	LoginAccountAllIPs Limit
 	// RegisterIP counts registration attempts per client IP. Default 50 an
 	// hour.
 	RegisterIP Limit
@@ -72,6 +89,8 @@ func DefaultLimits() Limits {
 		LoginIP: Limit{Max: 30, Window: time.Minute, Lockout: time.Minute},
 		LoginAccount: Limit{Max: 100, Window: 24 * time.Hour,
 			Free: 5, Delay: time.Second, MaxDelay: 15 * time.Minute},
+		LoginAccountAllIPs: Limit{Max: 100, Window: 24 * time.Hour,
+			Free: 10, Delay: time.Second, MaxDelay: 15 * time.Minute},
 		RegisterIP:      Limit{Max: 50, Window: time.Hour},
 		RefreshSession:  Limit{Max: 60, Window: time.Minute},
 		TokenGuessIP:    Limit{Max: 20, Window: 10 * time.Minute, Lockout: 10 * time.Minute},
@@ -91,7 +110,8 @@ func (l *Limits) named() []struct {
 		name string
 		v    *Limit
 	}{
-		{"LoginIP", &l.LoginIP}, {"LoginAccount", &l.LoginAccount}, {"RegisterIP", &l.RegisterIP},
+		{"LoginIP", &l.LoginIP}, {"LoginAccount", &l.LoginAccount}, {"LoginAccountAllIPs", &l.LoginAccountAllIPs},
+		{"RegisterIP", &l.RegisterIP},
 		{"RefreshSession", &l.RefreshSession}, {"TokenGuessIP", &l.TokenGuessIP},
 		{"ConfirmMailUser", &l.ConfirmMailUser}, {"ConfirmMailIP", &l.ConfirmMailIP},
 		{"ResetMailUser", &l.ResetMailUser}, {"ResetMailIP", &l.ResetMailIP},
@@ -109,6 +129,11 @@ func (l Limits) withDefaults() (Limits, error) {
 		if err := f.v.validate(); err != nil {
 			return l, fmt.Errorf("authgin: Options.Limits.%s: %w", f.name, err)
 		}
+	}
+	if l.LoginAccount.off() {
+		// It refuses only IPs that LoginAccount counted failures for:
+		// counting would be work (and row contention) for nothing.
+		l.LoginAccountAllIPs = Limit{Max: -1}
 	}
 	return l, nil
 }
@@ -241,28 +266,44 @@ func (t *throttler) reset(ctx context.Context, key string) error {
 // reset forgets the failures when the try succeeds. The count and the
 // delay it brings are one atomic statement (store.countAttempt).
 func (t *throttler) attempt(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	wait, _, err := t.attemptCount(ctx, key, l, false)
+	return wait, err
+}
+
+// attemptCount is attempt that also reports, when withCount is set, the
+// key's count of failures in its window including this try (0 when the
+// try was not counted or the limit is off).
+func (t *throttler) attemptCount(ctx context.Context, key string, l Limit, withCount bool) (time.Duration, int64, error) {
 	if l.off() {
-		return 0, nil
+		return 0, 0, nil
 	}
 	now := t.now().UnixMilli()
 	rule := backoff{max: l.Max, windowMS: l.Window.Milliseconds(), free: l.Free,
 		delayMS: l.Delay.Milliseconds(), maxDelayMS: l.MaxDelay.Milliseconds()}
 	for range 4 {
-		counted, err := t.st.countAttempt(ctx, key, now, l.blockedFrom(1, now, now), rule)
+		counted, n, err := t.st.countAttempt(ctx, key, now, l.blockedFrom(1, now, now), rule, withCount)
 		if err != nil || counted {
-			return 0, err
+			return 0, n, err
 		}
 		// A delay is running and nothing was counted.
 		until, err := t.st.blockedUntil(ctx, key)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if until > now {
-			return time.Duration(until-now) * time.Millisecond, nil
+			return time.Duration(until-now) * time.Millisecond, 0, nil
 		}
 		// A success reset the key in between: count the try again.
 	}
-	return time.Second, nil // a key reset and blocked over and over: wait
+	return time.Second, 0, nil // a key reset and blocked over and over: wait
+}
+
+// takeBack takes back the try of a backoff limit that attempt just
+// counted, in the same transaction, for a try that was refused after all:
+// the count goes back by one and the delay it set is lifted (no delay ran
+// before it, or attempt would not have counted it).
+func (t *throttler) takeBack(ctx context.Context, key string) error {
+	return t.st.untry(ctx, key)
 }
 
 // blockedFrom is the blocked_until a backoff limit sets when its count
@@ -316,16 +357,30 @@ func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error
 	return err
 }
 
-// throttleKey is the LoginAccount bucket of a login: the email or
-// username key that admitLogin looks up, else the raw text, hashed so that
-// the table holds no addresses.
-func (n loginName) throttleKey() string {
-	norm := "raw:" + n.raw
-	switch n.kind {
-	case loginEmail:
-		norm = "email:" + n.key
-	case loginUsername:
-		norm = "username:" + n.key
+// loginBuckets are the counters a login's try goes to: LoginAccount's
+// per IP and account, LoginAccountAllIPs' per account. counted tells
+// which of them counted the try (for undo).
+type loginBuckets struct {
+	ipAccount, account        string
+	ipCounted, accountCounted bool
+}
+
+// bucketsFor returns the buckets of a login from ip: keyed on the account
+// id when acct is the account the login names, else on the email or
+// username key that admitLogin looked up, else the raw text; hashed, so
+// that the table holds no addresses and every key has one length.
+func bucketsFor(n loginName, acct *Account, ip string) loginBuckets {
+	subject := "raw:" + n.raw
+	switch {
+	case acct != nil:
+		subject = "id:" + strconv.FormatInt(acct.ID, 10)
+	case n.kind == loginEmail:
+		subject = "email:" + n.key
+	case n.kind == loginUsername:
+		subject = "username:" + n.key
 	}
-	return "login:account:" + hashOpaque(norm)
+	return loginBuckets{
+		ipAccount: "login:ip_account:" + hashOpaque(ip+"\x00"+subject),
+		account:   "login:account:" + hashOpaque(subject),
+	}
 }

@@ -9,11 +9,11 @@ import (
 )
 
 // accountColumns are the users columns in the order of Account.scanDest.
-const accountColumns = "id, email, email_key, username, username_key, password_hash, permissions, confirmed, banned, created_at, updated_at, last_login_at"
+const accountColumns = "id, email, email_key, username, username_key, username_skeleton, password_hash, permissions, confirmed, banned, created_at, updated_at, last_login_at"
 
 // scanDest is where a row of accountColumns scans to.
 func (a *Account) scanDest() []any {
-	return []any{&a.ID, &a.Email, &a.EmailKey, &a.Username, &a.UsernameKey, &a.PasswordHash, &a.Permissions,
+	return []any{&a.ID, &a.Email, &a.EmailKey, &a.Username, &a.UsernameKey, &a.UsernameSkeleton, &a.PasswordHash, &a.Permissions,
 		&a.Confirmed, &a.Banned, &a.CreatedAt, &a.UpdatedAt, &a.LastLoginAt}
 }
 
@@ -59,30 +59,38 @@ func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
 	return a, err
 }
 
-// keysTaken reports whether an email or username key is taken, and which.
-func (s *store) keysTaken(ctx context.Context, emailKey, usernameKey string) (emailTaken, usernameTaken bool, err error) {
+// taken says which of an email key, a username key and a username
+// skeleton accounts have.
+type taken struct{ email, username, skeleton bool }
+
+// keysTaken reports which of an email key, a username key and a skeleton
+// are taken.
+func (s *store) keysTaken(ctx context.Context, emailKey, usernameKey, skeleton string) (taken, error) {
 	db, cancel := s.gorm(ctx)
 	defer cancel()
 	var rows []Account
-	err = db.Select("email_key", "username_key").
-		Where("email_key = ? OR username_key = ?", emailKey, usernameKey).Limit(2).Find(&rows).Error
+	err := db.Select("email_key", "username_key", "username_skeleton").
+		Where("email_key = ? OR username_key = ? OR username_skeleton = ?", emailKey, usernameKey, skeleton).
+		Limit(3).Find(&rows).Error
 	if err != nil {
-		return false, false, dbError(err)
+		return taken{}, dbError(err)
 	}
+	var t taken
 	for _, r := range rows {
-		emailTaken = emailTaken || r.EmailKey == emailKey
-		usernameTaken = usernameTaken || r.UsernameKey == usernameKey
+		t.email = t.email || r.EmailKey == emailKey
+		t.username = t.username || r.UsernameKey == usernameKey
+		t.skeleton = t.skeleton || (r.UsernameSkeleton != nil && *r.UsernameSkeleton == skeleton)
 	}
-	return emailTaken, usernameTaken, nil
+	return t, nil
 }
 
-// insertAccount inserts a and sets its ID. A taken email or username key
-// is errDuplicate.
+// insertAccount inserts a and sets its ID. A taken email key, username
+// key or skeleton is errDuplicate.
 func (s *store) insertAccount(ctx context.Context, a *Account) error {
-	id, err := s.insertID(ctx, `INSERT INTO users (email, email_key, username, username_key, password_hash,
+	id, err := s.insertID(ctx, `INSERT INTO users (email, email_key, username, username_key, username_skeleton, password_hash,
   permissions, confirmed, banned, created_at, updated_at, last_login_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.Email, a.EmailKey, a.Username, a.UsernameKey, a.PasswordHash,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.Email, a.EmailKey, a.Username, a.UsernameKey, a.UsernameSkeleton, a.PasswordHash,
 		a.Permissions, a.Confirmed, a.Banned, a.CreatedAt, a.UpdatedAt, a.LastLoginAt)
 	if err != nil {
 		return err
@@ -152,9 +160,28 @@ func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
 	return n == 1, err
 }
 
-// renameAccount sets account id's username. A taken key is errDuplicate.
-func (s *store) renameAccount(ctx context.Context, id int64, display, key string, now time.Time) error {
-	_, err := s.setAccount(ctx, id, map[string]any{"username": display, "username_key": key, "updated_at": now})
+// renameAccount sets account id's username. A taken key or skeleton is
+// errDuplicate.
+func (s *store) renameAccount(ctx context.Context, id int64, display, key, skeleton string, now time.Time) error {
+	_, err := s.setAccount(ctx, id, map[string]any{"username": display, "username_key": key, "username_skeleton": skeleton, "updated_at": now})
+	return err
+}
+
+// accountsWithoutSkeleton returns up to limit accounts (id and username
+// key only), by id after afterID, whose username skeleton is not set.
+func (s *store) accountsWithoutSkeleton(ctx context.Context, afterID int64, limit int) ([]Account, error) {
+	db, cancel := s.gorm(ctx)
+	defer cancel()
+	var rows []Account
+	err := db.Select("id", "username_key").Where("username_skeleton IS NULL AND id > ?", afterID).
+		Order("id").Limit(limit).Find(&rows).Error
+	return rows, dbError(err)
+}
+
+// setSkeleton sets account id's username skeleton if it has none. A taken
+// skeleton is errDuplicate.
+func (s *store) setSkeleton(ctx context.Context, id int64, skeleton string) error {
+	_, err := s.exec(ctx, "UPDATE users SET username_skeleton = ? WHERE id = ? AND username_skeleton IS NULL", skeleton, id)
 	return err
 }
 
@@ -225,4 +252,18 @@ func (s *store) bannedAccounts(ctx context.Context, since time.Time) (banned []A
 	err = db.Model(&SecurityEvent{}).Distinct("user_id").
 		Where("event = ? AND created_at >= ?", EventBan, since).Pluck("user_id", &recent).Error
 	return banned, recent, dbError(err)
+}
+
+// legacyHashPrefixes returns the distinct parameter prefixes of the legacy
+// password hashes stored: "$2b$12$" for bcrypt, and the first 22
+// characters of Django's "pbkdf2_sha256$<iterations>$<salt>$<key>", which
+// hold any iteration count up to 7 digits. It reads the whole table, once
+// when Register starts.
+func (s *store) legacyHashPrefixes(ctx context.Context) ([]string, error) {
+	db, cancel := s.gorm(ctx)
+	defer cancel()
+	var prefixes []string
+	err := db.Raw(`SELECT DISTINCT SUBSTR(password_hash, 1, 7) FROM users WHERE password_hash LIKE '$2%'
+UNION SELECT DISTINCT SUBSTR(password_hash, 1, 22) FROM users WHERE password_hash LIKE 'pbkdf2_sha256$%'`).Scan(&prefixes).Error
+	return prefixes, dbError(err)
 }

@@ -108,7 +108,7 @@ func (s *store) refreshState(ctx context.Context, hash string) (rt *refreshToken
 	// The u. columns are accountColumns, for acct.scanDest.
 	found, err := s.scanRow(ctx, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
   s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
-  u.id, u.email, u.email_key, u.username, u.username_key, u.password_hash, u.permissions, u.confirmed, u.banned,
+  u.id, u.email, u.email_key, u.username, u.username_key, u.username_skeleton, u.password_hash, u.permissions, u.confirmed, u.banned,
   u.created_at, u.updated_at, u.last_login_at,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)
 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id

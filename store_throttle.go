@@ -71,18 +71,31 @@ func (s *store) forgetBucket(ctx context.Context, key string) error {
 // the delay it brings, in one atomic statement; firstBlocked is the
 // blocked_until of a bucket's first try. counted is false when a delay was
 // running: then nothing changed. Concurrent tries of one key queue on its
-// row, and none is refused for losing a race.
-func (s *store) countAttempt(ctx context.Context, key string, now, firstBlocked int64, b backoff) (counted bool, err error) {
+// row, and none is refused for losing a race. count is the bucket's count
+// after a counted try; on MySQL it is read back (in the same transaction,
+// the row locked by the upsert) only when withCount is set.
+func (s *store) countAttempt(ctx context.Context, key string, now, firstBlocked int64, b backoff, withCount bool) (counted bool, count int64, err error) {
 	q := s.d.attemptSQL(b)
 	args := []any{key, now, firstBlocked}
 	if s.d.returning { // PostgreSQL and SQLite: a row comes back when counted
-		var count int64
-		return s.scanRow(ctx, q, args, &count)
+		counted, err = s.scanRow(ctx, q, args, &count)
+		return counted, count, err
 	}
 	// MySQL: a try during a delay changes nothing, and MySQL counts an
 	// unchanged row as 0 rows affected (changedRows).
 	n, err := s.exec(ctx, q, args...)
-	return n > 0, err
+	if err != nil || n == 0 || !withCount {
+		return n > 0, 0, err
+	}
+	_, err = s.scanRow(ctx, "SELECT count FROM throttles WHERE bucket = ?", []any{key}, &count)
+	return true, count, err
+}
+
+// untry takes back the try countAttempt just counted for bucket key: one
+// count less, and no delay.
+func (s *store) untry(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, "UPDATE throttles SET count = count - 1, blocked_until = 0 WHERE bucket = ? AND count > 0", key)
+	return err
 }
 
 // blockedUntil reads the lockout end of bucket key (0: none).

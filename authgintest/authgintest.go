@@ -91,7 +91,7 @@ func New(t testing.TB, opts ...func(*authgin.Options)) *Env {
 }
 
 // Password is the password of the users LoginAs creates.
-const Password = "authgintest correct horse"
+const Password = "correct horse battery staple"
 
 // LoginAs returns the credentials of a fresh session of user username,
 // created (confirmed, with Password and the email username@example.test)
