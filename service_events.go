@@ -23,6 +23,7 @@ const (
 	EventPermissionsChange = "permissions_change"
 	EventBlackout          = "blackout"        // recorded for the admin who set it
 	EventBlackoutLifted    = "blackout_lifted" // recorded for the admin who lifted it
+	EventImportBanned      = "import_banned"   // imported from authx as inactive (Importer)
 )
 
 // record stores a security event and runs Hooks.OnSecurityEvent. It is

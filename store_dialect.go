@@ -233,6 +233,21 @@ func tableMissing(err error) error {
 	return err
 }
 
+// advanceIDSQL is the statement that moves table's id sequence past the
+// id given twice as its arguments, never back; "" where inserting rows
+// with explicit ids does that already: SQLite's AUTOINCREMENT keeps the
+// largest id ever inserted (sqlite_sequence), and InnoDB raises its
+// counter past an explicit id above it. MySQL's ALTER TABLE ...
+// AUTO_INCREMENT is not used: it can lower the counter below the ids of
+// deleted rows, which would then be handed out again.
+func (d *dialect) advanceIDSQL(table string) string {
+	if d.name != dialectPostgres {
+		return ""
+	}
+	seq := "pg_get_serial_sequence('" + table + "', 'id')"
+	return "SELECT setval(" + seq + ", ?) WHERE ? > COALESCE(pg_sequence_last_value(" + seq + "::regclass), 0)"
+}
+
 // countSQL is countEvent's upsert and its arguments. PostgreSQL and SQLite
 // evaluate every SET with the old row and return the new one; MySQL has
 // no RETURNING, and evaluates its SETs left to right, each seeing the ones
