@@ -248,6 +248,20 @@ func (d *dialect) advanceIDSQL(table string) string {
 	return "SELECT setval(" + seq + ", ?) WHERE ? > COALESCE(pg_sequence_last_value(" + seq + "::regclass), 0)"
 }
 
+// indexLookupSQL is the statement that makes the rest of a transaction
+// read by index rather than scan whole tables, or "" where none is needed.
+// The importer looks up hundreds of keys at once in a table that it grows
+// from empty: PostgreSQL's planner prefers one scan of the table to that
+// many index probes (while its statistics say the table is small), and
+// keeps a generic plan made then for the prepared statement, so that each
+// lookup would read the whole table.
+func (d *dialect) indexLookupSQL() string {
+	if d.name != dialectPostgres {
+		return ""
+	}
+	return "SET LOCAL enable_seqscan = off"
+}
+
 // countSQL is countEvent's upsert and its arguments. PostgreSQL and SQLite
 // evaluate every SET with the old row and return the new one; MySQL has
 // no RETURNING, and evaluates its SETs left to right, each seeing the ones

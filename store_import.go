@@ -42,6 +42,18 @@ func (s *store) usersTableExists(ctx context.Context) (bool, error) {
 // accountsHolding returns the accounts that hold one of ids, emailKeys or
 // usernameKeys (slices of one length).
 func (s *store) accountsHolding(ctx context.Context, ids []int64, emailKeys, usernameKeys []string) ([]heldKeys, error) {
+	if q := s.d.indexLookupSQL(); q != "" && !s.inTx {
+		var out []heldKeys
+		err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
+			if _, err := tx.exec(ctx, q); err != nil {
+				return err
+			}
+			var err error
+			out, err = tx.accountsHolding(ctx, ids, emailKeys, usernameKeys)
+			return err
+		})
+		return out, err
+	}
 	var out []heldKeys
 	for lo := 0; lo < len(ids); lo += importLookupChunk {
 		hi := min(lo+importLookupChunk, len(ids))
@@ -57,8 +69,11 @@ func (s *store) accountsHolding(ctx context.Context, ids []int64, emailKeys, use
 		for _, k := range usernameKeys[lo:hi] {
 			args = append(args, k)
 		}
-		err := s.queryRows(ctx, "SELECT id, email_key, username_key FROM users WHERE id IN ("+marks+
-			") OR email_key IN ("+marks+") OR username_key IN ("+marks+")", args, func(scan func(...any) error) error {
+		// One SELECT a column: an OR of the three lists may make the
+		// planner scan the whole table instead of the three indexes.
+		const cols = "SELECT id, email_key, username_key FROM users WHERE "
+		err := s.queryRows(ctx, cols+"id IN ("+marks+") UNION ALL "+cols+"email_key IN ("+marks+") UNION ALL "+
+			cols+"username_key IN ("+marks+")", args, func(scan func(...any) error) error {
 			var h heldKeys
 			if err := scan(&h.id, &h.emailKey, &h.usernameKey); err != nil {
 				return err
