@@ -9,9 +9,9 @@ package authgin
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"strconv"
@@ -186,20 +186,21 @@ func (e *ImportConflictError) Error() string {
 const importBanDetail = "imported from authx as inactive"
 
 // Importer moves an authx user base (a mongoexport of its users
-// collection) into authgin's database. Records are checked with
-// registration's rules (canonicalEmail, canonicalUsername, reserved
-// names), then imported with their id, hash, confirmation, permissions,
-// creation and last login time; inactive accounts are banned, with a
-// security event saying so. Legacy bcrypt and pbkdf2 hashes are kept as
-// they are and rehashed to argon2id at the next login. The first record
-// with an id, email or username key wins; later ones conflict.
+// collection) into authgin's database. Records are checked with the rules
+// of registration (the same email and username checks, canonical keys and
+// reserved names), then imported with their id, hash, confirmation,
+// permissions, creation and last login time; inactive accounts are
+// banned, with a security event saying so. Legacy bcrypt and pbkdf2
+// hashes are kept as they are and rehashed to argon2id at the next login.
+// The first record with an id, email key or username key wins; later ones
+// conflict.
 //
-// The export is streamed and written in batches, one transaction each; a
+// The export is streamed and written in batches, one transaction each. A
 // real import holds one batch in memory (the database remembers what
-// earlier batches claimed), a dry run also a digest of every id, email and
-// username it accepted. Running the same export again is idempotent: a
-// record whose id an account holds with the same email is Unchanged, and
-// accounts are never updated.
+// earlier batches claimed); a dry run also keeps a digest of every id,
+// email and username it accepted. Running the same export again is
+// idempotent: a record whose id an account holds with the same email is
+// Unchanged, and existing accounts are never updated.
 type Importer struct {
 	o        ImportOptions
 	st       *store // nil: a dry run without a database, or before its tables exist
@@ -272,12 +273,7 @@ func NewImporter(ctx context.Context, o ImportOptions) (*Importer, error) {
 // ctx ends, the batch in progress is still committed and the report is
 // marked Interrupted, with no error.
 func (im *Importer) ImportAuthx(ctx context.Context, r io.Reader) (ImportReport, error) {
-	run := &importRun{im: im, now: im.o.Now().UTC(), rep: ImportReport{
-		DryRun: im.o.DryRun, Rejected: map[ImportReason]int64{}, Skipped: map[ImportReason]int64{},
-	}}
-	if im.o.DryRun {
-		run.seen = newImportClaims()
-	}
+	run := im.newRun()
 	er := newExportReader(r)
 	batch := make([]exportRecord, 0, im.o.BatchSize)
 	for {
@@ -314,6 +310,17 @@ func (im *Importer) ImportAuthx(ctx context.Context, r io.Reader) (ImportReport,
 	}
 }
 
+// newRun starts an ImportAuthx call.
+func (im *Importer) newRun() *importRun {
+	run := &importRun{im: im, now: im.o.Now().UTC(), seed: maphash.MakeSeed(), rep: ImportReport{
+		DryRun: im.o.DryRun, Rejected: map[ImportReason]int64{}, Skipped: map[ImportReason]int64{},
+	}}
+	if im.o.DryRun {
+		run.seen = newImportClaims(run.seed)
+	}
+	return run
+}
+
 // importRun is one ImportAuthx call.
 type importRun struct {
 	im  *Importer
@@ -322,6 +329,7 @@ type importRun struct {
 	// seen holds what the records accepted so far claim, in a dry run
 	// (a real import finds them in the database).
 	seen *importClaims
+	seed maphash.Seed // of every importClaims of the run
 }
 
 // importItem is a record of a batch on its way through.
@@ -481,38 +489,30 @@ func (run *importRun) decide(ctx context.Context, items []importItem) (*importIt
 	}
 	claims := run.seen
 	if claims == nil {
-		claims = newImportClaims()
+		claims = newImportClaims(run.seed)
 	}
-	idOwner := func(id int64) (keyDigest, bool) {
-		if d, ok := claims.ids[id]; ok {
+	idOwner := func(id int64) (uint64, bool) {
+		if d, ok := claims.idOwner(id); ok {
 			return d, true
 		}
-		d, ok := held.ids[id]
-		return d, ok
+		return held.idOwner(id)
 	}
-	taken := func(set func(*importClaims) map[keyDigest]struct{}, key string) bool {
-		d := digestKey(key)
-		_, a := set(claims)[d]
-		_, b := set(held)[d]
-		return a || b
-	}
-	emails := func(c *importClaims) map[keyDigest]struct{} { return c.emails }
-	usernames := func(c *importClaims) map[keyDigest]struct{} { return c.usernames }
+	taken := func(kind, key string) bool { return claims.holds(kind, key) || held.holds(kind, key) }
 	for _, it := range open {
 		var reason ImportReason
 		var detail string
 		if owner, ok := idOwner(it.u.id); ok {
-			if owner == digestKey(it.emailKey) {
+			if owner == claims.digest(emailKeyKind, it.emailKey) {
 				it.outcome = outcomeUnchanged
 				continue
 			}
 			reason, detail = ReasonDuplicateID, "another account has this id"
-		} else if taken(emails, it.emailKey) {
+		} else if taken(emailKeyKind, it.emailKey) {
 			reason = ReasonDuplicateEmail
-		} else if taken(usernames, it.usernameKey) {
+		} else if taken(usernameKeyKind, it.usernameKey) {
 			reason = ReasonDuplicateUsername
 			if run.im.o.OnConflict == ImportRenameUsername {
-				name, key, err := run.freeUsername(ctx, it, func(key string) bool { return taken(usernames, key) })
+				name, key, err := run.freeUsername(ctx, it, func(key string) bool { return taken(usernameKeyKind, key) })
 				if err != nil {
 					return nil, err
 				}
@@ -548,7 +548,7 @@ func (run *importRun) decide(ctx context.Context, items []importItem) (*importIt
 
 // existing loads what existing accounts hold of the batch's ids and keys.
 func (run *importRun) existing(ctx context.Context, open []*importItem) (*importClaims, error) {
-	held := newImportClaims()
+	held := newImportClaims(run.seed)
 	if run.im.st == nil || len(open) == 0 {
 		return held, nil
 	}
@@ -698,31 +698,51 @@ func (it *importItem) reject() ImportReject {
 	return r
 }
 
-// keyDigest stands for an id's email key, an email key or a username key
-// in importClaims: 128 bits of its SHA-256, so that a dry run of millions
-// of records keeps a few dozen bytes for each.
-type keyDigest [16]byte
-
-func digestKey(key string) keyDigest {
-	sum := sha256.Sum256([]byte(key))
-	return keyDigest(sum[:16])
-}
-
 // importClaims is a set of ids (with their email keys), email keys and
-// username keys that accounts hold.
+// username keys that accounts hold, as 64-bit digests under one random
+// seed, so that a dry run of millions of records keeps a few words for
+// each. Two of a million keys share a digest with a chance of about 1 in
+// 10^7, which would report a record of a dry run as a duplicate; a real
+// import asks the database.
 type importClaims struct {
-	ids       map[int64]keyDigest
-	emails    map[keyDigest]struct{}
-	usernames map[keyDigest]struct{}
+	seed maphash.Seed
+	ids  map[int64]uint64    // id -> digest of its email key
+	keys map[uint64]struct{} // digests of email and username keys
 }
 
-func newImportClaims() *importClaims {
-	return &importClaims{ids: map[int64]keyDigest{}, emails: map[keyDigest]struct{}{}, usernames: map[keyDigest]struct{}{}}
+func newImportClaims(seed maphash.Seed) *importClaims {
+	return &importClaims{seed: seed, ids: map[int64]uint64{}, keys: map[uint64]struct{}{}}
+}
+
+// The kinds of key, hashed first so that an email key and a username key
+// never share a digest by being equal.
+const (
+	emailKeyKind    = "e"
+	usernameKeyKind = "u"
+)
+
+func (c *importClaims) digest(kind, key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	_, _ = h.WriteString(kind)
+	_, _ = h.WriteString(key)
+	return h.Sum64()
 }
 
 func (c *importClaims) add(id int64, emailKey, usernameKey string) {
-	e := digestKey(emailKey)
+	e := c.digest(emailKeyKind, emailKey)
 	c.ids[id] = e
-	c.emails[e] = struct{}{}
-	c.usernames[digestKey(usernameKey)] = struct{}{}
+	c.keys[e] = struct{}{}
+	c.keys[c.digest(usernameKeyKind, usernameKey)] = struct{}{}
+}
+
+// idOwner returns the digest of the email key of the account holding id.
+func (c *importClaims) idOwner(id int64) (uint64, bool) {
+	d, ok := c.ids[id]
+	return d, ok
+}
+
+func (c *importClaims) holds(kind, key string) bool {
+	_, ok := c.keys[c.digest(kind, key)]
+	return ok
 }

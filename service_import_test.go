@@ -701,7 +701,7 @@ func TestImportAuthxRedecide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run := &importRun{im: im, now: now, rep: ImportReport{Rejected: map[ImportReason]int64{}, Skipped: map[ImportReason]int64{}}}
+		run := im.newRun()
 		var items []importItem
 		for i, rec := range []string{
 			`{"id": 10, "email": "bob@example.com", "username": "bob"}`,
