@@ -216,7 +216,7 @@ func importFile(ctx context.Context, c config, stdin io.Reader, stdout, stderr i
 	}()
 	rep.ImportReport, err = im.ImportAuthx(ctx, in)
 	close(done)
-	prog.finish()
+	prog.finish(err == nil && !rep.Interrupted)
 	rep.Seconds = time.Since(start).Seconds()
 	if ferr := rejects.Flush(); ferr != nil {
 		err = errors.Join(err, fmt.Errorf("--rejects: %w", ferr))
@@ -309,11 +309,17 @@ func (p *progress) update(ev authgin.ImportProgress) {
 	fmt.Fprintf(p.w, "authgin-import: %d records%s, %.0f records/s, %s\n", ev.Report.Records, pct, rate, counts(ev.Report))
 }
 
-func (p *progress) finish() {
-	if p.bar != nil {
-		_ = p.bar.Exit()
-		fmt.Fprintln(p.w)
+// finish ends the bar, full when the whole export was read.
+func (p *progress) finish(whole bool) {
+	if p.bar == nil {
+		return
 	}
+	if whole {
+		_ = p.bar.Finish()
+	} else {
+		_ = p.bar.Exit()
+	}
+	fmt.Fprintln(p.w)
 }
 
 // counts summarises a report on one line.
@@ -341,7 +347,11 @@ func printReport(w io.Writer, c config, r *fileReport) {
 		fmt.Fprintf(tw, "  INTERRUPTED after line %d\n", r.LastLine)
 	}
 	fmt.Fprintf(tw, "  records read\t%d\n", r.Records)
-	fmt.Fprintf(tw, "  imported\t%d\t(%d banned as inactive, %d without password, %d renamed)\n", r.Imported, r.Banned, r.WithoutPassword, r.Renamed)
+	imported := "imported"
+	if r.DryRun {
+		imported = "to import"
+	}
+	fmt.Fprintf(tw, "  %s\t%d\t(%d banned as inactive, %d without password, %d renamed)\n", imported, r.Imported, r.Banned, r.WithoutPassword, r.Renamed)
 	fmt.Fprintf(tw, "  unchanged\t%d\t(imported before)\n", r.Unchanged)
 	for _, g := range []struct {
 		name string

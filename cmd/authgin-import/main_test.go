@@ -83,7 +83,7 @@ func TestCommand(t *testing.T) {
 	if _, err := os.Stat(dbPath); err == nil {
 		t.Fatal("the dry run created the database")
 	}
-	for _, want := range []string{"dry run (nothing written)", "records read 5", "imported 2", "duplicate_email", "social_login_not_supported", "invalid_username"} {
+	for _, want := range []string{"dry run (nothing written)", "records read 5", "to import 2", "duplicate_email", "social_login_not_supported", "invalid_username"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("dry run's report lacks %q:\n%s", want, stdout)
 		}
