@@ -161,7 +161,8 @@ type ImportOptions struct {
 	// SkipMigration leaves the schema alone; the tables must exist. A dry
 	// run never migrates.
 	SkipMigration bool
-	// DBTimeout bounds each batch's transaction; default one minute.
+	// DBTimeout bounds each database call of the import, a batch's
+	// transaction as a whole; default one minute.
 	DBTimeout time.Duration
 	// Now is the clock for the accounts' updated_at, missing created_at,
 	// and the security events of the import; default time.Now.
@@ -247,8 +248,12 @@ func NewImporter(ctx context.Context, o ImportOptions) (*Importer, error) {
 	if o.DryRun {
 		// Nothing is written: with no users table yet, the database is
 		// as good as empty.
-		if ok, err := st.usersTableExists(ctx); err != nil || !ok {
-			return im, err
+		ok, err := st.usersTableExists(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return im, nil
 		}
 		im.st = st
 		return im, nil
