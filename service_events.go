@@ -27,6 +27,7 @@ const (
 	// EventAccountDeleted is what stays of a deleted account's log: its
 	// id and the time, nothing personal.
 	EventAccountDeleted = "account_deleted"
+	EventImportBanned   = "import_banned" // imported from authx as inactive (Importer)
 )
 
 // record stores a security event and runs Hooks.OnSecurityEvent. It is

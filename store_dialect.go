@@ -233,6 +233,35 @@ func tableMissing(err error) error {
 	return err
 }
 
+// advanceIDSQL is the statement that moves table's id sequence past the
+// id given twice as its arguments, never back; "" where inserting rows
+// with explicit ids does that already: SQLite's AUTOINCREMENT keeps the
+// largest id ever inserted (sqlite_sequence), and InnoDB raises its
+// counter past an explicit id above it. MySQL's ALTER TABLE ...
+// AUTO_INCREMENT is not used: it can lower the counter below the ids of
+// deleted rows, which would then be handed out again.
+func (d *dialect) advanceIDSQL(table string) string {
+	if d.name != dialectPostgres {
+		return ""
+	}
+	seq := "pg_get_serial_sequence('" + table + "', 'id')"
+	return "SELECT setval(" + seq + ", ?) WHERE ? > COALESCE(pg_sequence_last_value(" + seq + "::regclass), 0)"
+}
+
+// indexLookupSQL is the statement that makes the rest of a transaction
+// read by index rather than scan whole tables, or "" where none is needed.
+// The importer looks up hundreds of keys at once in a table that it grows
+// from empty: PostgreSQL's planner prefers one scan of the table to that
+// many index probes (while its statistics say the table is small), and
+// keeps a generic plan made then for the prepared statement, so that each
+// lookup would read the whole table.
+func (d *dialect) indexLookupSQL() string {
+	if d.name != dialectPostgres {
+		return ""
+	}
+	return "SET LOCAL enable_seqscan = off"
+}
+
 // countSQL is countEvent's upsert and its arguments. PostgreSQL and SQLite
 // evaluate every SET with the old row and return the new one; MySQL has
 // no RETURNING, and evaluates its SETs left to right, each seeing the ones

@@ -281,7 +281,7 @@ func testDatabases(t *testing.T) map[string]func(t *testing.T) string {
 	}
 	admin := func(t *testing.T, dsn string, stmts ...string) {
 		t.Helper()
-		db, err := openDB(dsn)
+		db, err := authgin.OpenURL(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,6 @@ import (
 
 	"github.com/gin-contrib/cors"
 	"github.com/gin-gonic/gin"
-	"gorm.io/gorm"
 
 	"github.com/authgin/authgin"
 )
@@ -75,7 +74,7 @@ func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options))
 	if !debug {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	db, err := openDB(env("DATABASE_URL", "authgin.db"))
+	db, err := authgin.OpenURL(env("DATABASE_URL", "authgin.db"))
 	if err != nil {
 		return nil, err
 	}
@@ -268,24 +267,6 @@ func smtpMailer() (authgin.Mailer, error) {
 		return nil, fmt.Errorf("SMTP_* settings: %w", err)
 	}
 	return m, nil
-}
-
-// openDB opens DATABASE_URL: a postgres:// URL selects PostgreSQL, a
-// mysql:// URL MySQL or MariaDB; a plain path or a sqlite: / file: URL is a
-// SQLite file.
-func openDB(url string) (*gorm.DB, error) {
-	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return authgin.OpenPostgres(url)
-	case strings.HasPrefix(url, "mysql://"):
-		return authgin.OpenMySQL(url)
-	case strings.HasPrefix(url, "sqlite://"):
-		return authgin.OpenSQLite(strings.TrimPrefix(url, "sqlite://"))
-	case strings.HasPrefix(url, "sqlite:"):
-		return authgin.OpenSQLite(strings.TrimPrefix(url, "sqlite:"))
-	default:
-		return authgin.OpenSQLite(url)
-	}
 }
 
 func env(key, def string) string {

@@ -13,11 +13,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,39 +188,5 @@ func TestExampleMailFlow(t *testing.T) {
 	defer sink.mu.Unlock()
 	if sink.rcpts[0] != "nia@example.com" || sink.rcpts[1] != "nia@example.com" {
 		t.Errorf("mails went to %v", sink.rcpts)
-	}
-}
-
-// TestOpenDBURLs: DATABASE_URL selects the database by its form; the
-// server forms run when the test DSNs are set (.ci/run sets them).
-func TestOpenDBURLs(t *testing.T) {
-	urls := map[string]string{
-		"sqlite":   filepath.Join(t.TempDir(), "plain.db"),
-		"sqlite:":  "sqlite:" + filepath.Join(t.TempDir(), "url.db"),
-		"postgres": os.Getenv("AUTHGIN_TEST_POSTGRES_DSN"),
-		"mysql":    os.Getenv("AUTHGIN_TEST_MYSQL_DSN"),
-	}
-	for name, url := range urls {
-		t.Run(name, func(t *testing.T) {
-			if url == "" {
-				t.Skip("no test DSN set")
-			}
-			db, err := openDB(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sqlDB, err := db.DB()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sqlDB.Close()
-			want := strings.TrimSuffix(name, ":")
-			if got := db.Dialector.Name(); got != want {
-				t.Errorf("%s opened %s, want %s", url, got, want)
-			}
-			if err := sqlDB.Ping(); err != nil {
-				t.Fatal(err)
-			}
-		})
 	}
 }
