@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,19 +227,26 @@ func checkVerifyKey(alg string, key crypto.PublicKey) (any, error) {
 
 // issueAccess signs an access token for the user: iat = nbf = now,
 // exp = now + AccessTTL, sub = the decimal id, type "access". It returns the
-// token and its claims (as parseAccess would return them).
+// token and its claims (as parseAccess would return them: strings that are
+// not valid UTF-8 carry U+FFFD in place of the invalid bytes).
 func (t *tokens) issueAccess(now time.Time, id int64, username string, perms []string, sid string) (string, AccessClaims, error) {
 	if perms == nil {
 		perms = []string{} // encode [] as authx does, never null
 	}
+	for i, p := range perms {
+		if !utf8.ValidString(p) {
+			perms = slices.Clone(perms)
+			perms[i] = strings.ToValidUTF8(p, "\uFFFD")
+		}
+	}
 	iat := now.Unix()
 	c := AccessClaims{
 		ID:          id,
-		Username:    username,
+		Username:    strings.ToValidUTF8(username, "\uFFFD"),
 		Permissions: perms,
 		Type:        accessType,
 		Subject:     strconv.FormatInt(id, 10),
-		SessionID:   sid,
+		SessionID:   strings.ToValidUTF8(sid, "\uFFFD"),
 		Issuer:      t.issuer,
 		Audience:    t.audience,
 		IssuedAt:    iat,

@@ -172,6 +172,28 @@ func TestIssueAccessNilPermissions(t *testing.T) {
 	}
 }
 
+// TestIssueAccessInvalidUTF8 issues a token from strings that are not
+// valid UTF-8: the issued claims are those parseAccess reads, U+FFFD in
+// place of each invalid byte, and the caller's slice is left alone.
+func TestIssueAccessInvalidUTF8(t *testing.T) {
+	tk := mustTokens(t, nil)
+	perms := []string{"ok", "b\xffd"}
+	raw, issued, err := tk.issueAccess(testNow, 3, "al\xffice", perms, "s\xfe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.Username != "al\uFFFDice" || issued.SessionID != "s\uFFFD" || !reflect.DeepEqual(issued.Permissions, []string{"ok", "b\uFFFDd"}) {
+		t.Fatalf("issued %+v", issued)
+	}
+	if perms[1] != "b\xffd" {
+		t.Fatal("the caller's permissions changed")
+	}
+	got, err := tk.parseAccess(raw, testNow)
+	if err != nil || !reflect.DeepEqual(got, issued) {
+		t.Fatalf("parsed %+v (%v), issued %+v", got, err, issued)
+	}
+}
+
 // rejects asserts that tk refuses raw with exactly ErrInvalidToken.
 func rejects(t *testing.T, tk *tokens, raw string, now time.Time) {
 	t.Helper()
