@@ -699,61 +699,92 @@ func TestOpaqueToken(t *testing.T) {
 	}
 }
 
-// TestDecodeClaimsMatchesEncodingJSON checks the hand-written decoder
-// against encoding/json on every kind of string the issuer may write.
-func TestDecodeClaimsMatchesEncodingJSON(t *testing.T) {
+// unmarshalClaims reads an access token payload strictly.
+func unmarshalClaims(p []byte) (accessToken, error) {
+	var c accessToken
+	err := c.readStrict(p)
+	return c, err
+}
+
+// TestClaimsMatchEncodingJSON issues tokens with every kind of string the
+// issuer may write and checks that parsing returns the issued claims, which
+// are what encoding/json reads from the payload, and that the strict
+// decoding of a payload that is not as issued (a space added) agrees.
+func TestClaimsMatchEncodingJSON(t *testing.T) {
+	tk := mustTokens(t, nil)
 	names := []string{"", "plain", "Zoë", "日本語", "emoji 😀", "<script>&amp;", "tab\tnl\nnul\x00", "quote\"back\\slash",
-		"\u2028\u2029", "\x7f\u0080", "invalid \xff utf8", "/slash", strings.Repeat("é", 100)}
+		"\u2028\u2029", "\x7f\u0080", "invalid \xff utf8", "/slash", "\ufffd", strings.Repeat("é", 100)}
 	for _, n := range names {
-		c := AccessClaims{ID: 9, Username: n, Permissions: []string{n, "x"}, Type: "access", Subject: "9",
-			SessionID: n, Issuer: "authgin", Audience: "authgin", IssuedAt: 1, NotBefore: 2, ExpiresAt: 3}
-		b, err := json.Marshal(c)
+		raw, issued, err := tk.issueAccess(testNow, 9, n, []string{n, "x"}, n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want AccessClaims
-		if err := json.Unmarshal(b, &want); err != nil {
-			t.Fatal(err)
+		if v := strings.ToValidUTF8(n, "\uFFFD"); issued.Username != v || issued.SessionID != v || issued.Permissions[0] != v {
+			t.Fatalf("%q: issued %+v", n, issued)
 		}
-		got, ok := decodeClaims(b, "authgin", "authgin")
-		if !ok || !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: decoded %+v (%v), encoding/json %+v", n, got, ok, want)
+		got, err := tk.parseAccess(raw, testNow)
+		if err != nil || !reflect.DeepEqual(got, issued) {
+			t.Fatalf("%q: parsed %+v (%v), issued %+v", n, got, err, issued)
+		}
+		payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+		var want AccessClaims
+		if err := json.Unmarshal(payload, &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parsed %+v, encoding/json %+v (%v)", n, got, want, err)
+		}
+		var lenient accessToken
+		err1 := json.Unmarshal(payload, &lenient)
+		strict, err2 := unmarshalClaims(append([]byte("{ "), payload[1:]...))
+		if err1 != nil || err2 != nil || !strict.equal(&lenient) {
+			t.Fatalf("%q: encoding/json %+v (%v), strict %+v (%v)", n, lenient, err1, strict, err2)
 		}
 	}
+}
+
+// TestUnmarshalClaimsIntegers checks the integer claims over int64's range.
+func TestUnmarshalClaimsIntegers(t *testing.T) {
 	for _, v := range []int64{1, 9, 10, 1<<53 + 1, 1<<63 - 1} {
 		b := fmt.Appendf(nil, `{"id":%d,"sub":"%d","type":"access","iss":"i","aud":"a","iat":%d,"exp":%d}`, v, v, -v, v)
-		c, ok := decodeClaims(b, "i", "a")
-		if !ok || c.ID != v || c.IssuedAt != -v || c.ExpiresAt != v {
-			t.Fatalf("%d: %+v %v", v, c, ok)
+		c, err := unmarshalClaims(b)
+		if err != nil || c.ID != v || c.IssuedAt.unix != -v || c.ExpiresAt.unix != v || c.Validate() != nil {
+			t.Fatalf("%d: %+v %v", v, c, err)
 		}
 	}
 	b := []byte(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":-9223372036854775808,"exp":1}`)
-	if c, ok := decodeClaims(b, "i", "a"); !ok || c.IssuedAt != -1<<63 {
-		t.Fatalf("min int64: %+v %v", c, ok)
+	if c, err := unmarshalClaims(b); err != nil || c.IssuedAt.unix != -1<<63 {
+		t.Fatalf("min int64: %+v %v", c, err)
 	}
 	b = []byte(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":-9223372036854775809,"exp":1}`)
-	if _, ok := decodeClaims(b, "i", "a"); ok {
+	if _, err := unmarshalClaims(b); err == nil {
 		t.Fatal("below min int64 accepted")
 	}
 }
 
-func TestB64DecodeMatchesEncodingBase64(t *testing.T) {
-	strict := base64.RawURLEncoding.Strict()
-	for n := range 70 {
-		src := make([]byte, n)
-		rand.Read(src)
-		enc := base64.RawURLEncoding.EncodeToString(src)
-		got, ok := b64Decode(nil, enc)
-		if !ok || !bytes.Equal(got, src) {
-			t.Fatalf("%q: %x %v", enc, got, ok)
-		}
+// TestParseAccessBase64Spelling checks that a token has one spelling: the
+// same signature bytes written with non-zero trailing bits, padding or a
+// line break inside are refused, though encoding/base64 decodes some of
+// them to the same bytes.
+func TestParseAccessBase64Spelling(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	tk := mustTokens(t, nil)
+	raw, _, err := tk.issueAccess(testNow, 7, "alice", nil, "s")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range []string{"A", "AB", "AC", "ABC", "ABD", "AAAAA", "AA==", "A+/A", "AA\nA", "ABCD", "____", "-_-_"} {
-		want, err := strict.DecodeString(s)
-		got, ok := b64Decode(nil, s)
-		if ok != (err == nil && !strings.ContainsAny(s, "\r\n")) || (ok && !bytes.Equal(got, want)) {
-			t.Fatalf("%q: ours %x %v, encoding/base64 %x %v", s, got, ok, want, err)
-		}
+	dot := strings.LastIndexByte(raw, '.')
+	sig := raw[dot+1:]
+	if len(sig)%4 != 3 {
+		t.Fatalf("signature segment of %d characters", len(sig))
+	}
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	for bits := 1; bits < 4; bits++ { // the two unused bits of the last character
+		rejects(t, tk, raw[:len(raw)-1]+string(alphabet[last|bits]), testNow)
+	}
+	for _, v := range []string{raw + "=", raw[:dot+5] + "\n" + raw[dot+5:], raw[:dot+5] + "\r\n" + raw[dot+5:], raw + "\n",
+		strings.Replace(raw, ".", "\n.", 1)} {
+		rejects(t, tk, v, testNow)
+	}
+	if _, err := tk.parseAccess(raw, testNow); err != nil {
+		t.Fatal(err)
 	}
 }
 
