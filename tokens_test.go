@@ -247,6 +247,26 @@ func TestParseAccessWrongAlgorithm(t *testing.T) {
 	}
 }
 
+// acceptAll is a signing method that accepts every signature.
+type acceptAll struct{ jwt.SigningMethod }
+
+func (acceptAll) Verify(string, []byte, any) error { return nil }
+
+// TestParseAccessPinsImplementation registers an implementation that
+// accepts any signature under the configured algorithm's name: tokens keep
+// verifying with the implementation they were built with.
+func TestParseAccessPinsImplementation(t *testing.T) {
+	tk := mustTokens(t, nil)
+	jwt.RegisterSigningMethod("HS256", func() jwt.SigningMethod { return acceptAll{jwt.SigningMethodHS256} })
+	t.Cleanup(func() { jwt.RegisterSigningMethod("HS256", func() jwt.SigningMethod { return jwt.SigningMethodHS256 }) })
+	rejects(t, tk, forge(t, hsHeader, claimsJSON(testNow.Unix()), jwt.SigningMethodHS256, []byte("another key, 32 bytes long......")), testNow)
+	raw, _, err := tk.issueAccess(testNow, 7, "alice", nil, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects(t, tk, raw[:len(raw)-4]+"AAAA", testNow)
+}
+
 // TestParseAccessKeyConfusion signs an HS256 token with the RSA public key
 // (PEM and DER) as the HMAC secret: a verifier configured for RS256 must
 // not treat its public key as an HMAC key.
@@ -385,6 +405,23 @@ func TestParseAccessClaims(t *testing.T) {
 		"unknown bad number":   edit(`"sid":"s1"`, `"sid":"s1","x":1.`),
 		"unknown too deep":     edit(`"sid":"s1"`, `"sid":"s1","x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)),
 		"too many unknown":     edit(`"sid":"s1"`, `"sid":"s1"`+strings.Repeat(`,"u":1`, 1)+manyUnknown(20)),
+		"unknown lone high":    edit(`"sid":"s1"`, `"sid":"s1","x":"\ud83d"`),
+		"unknown bad utf8":     edit(`"sid":"s1"`, "\"sid\":\"s1\",\"x\":[\"\xff\"]"),
+		"name lone surrogate":  edit(`"sid":"s1"`, `"sid":"s1","\udc00":1`),
+		"id case-folded twin":  edit(`"id":7`, `"id":7,"ID":8`),
+		"type only folded":     edit(`"type":"access"`, `"TYPE":"access"`),
+		"sub only folded":      edit(`"sub":"7"`, `"\u017fub":"7"`),
+		"sid null":             edit(`"sid":"s1"`, `"sid":null`),
+		"iat null":             edit(iat, `"iat":null`),
+		"nbf null":             edit(nbf, `"nbf":null`),
+		"aud null":             edit(`"aud":"authgin"`, `"aud":null`),
+		"aud array null":       edit(`"aud":"authgin"`, `"aud":["authgin",null]`),
+		"permissions null one": edit(`["admin"]`, `["admin",null]`),
+		"aud object":           edit(`"aud":"authgin"`, `"aud":{"authgin":1}`),
+		// An escaped U+FFFD cannot be told from a lone surrogate once
+		// encoding/json has read it: both are refused (issueAccess writes
+		// U+FFFD as is).
+		"escaped replacement": edit(`"username":"alice"`, `"username":"\ufffd"`),
 	}
 	tk := mustTokens(t, nil)
 	for name, payload := range bad {
@@ -404,6 +441,9 @@ func TestParseAccessClaims(t *testing.T) {
 		"escapes":                edit(`"username":"alice"`, `"username":"\u0061lice"`),
 		"permissions null":       edit(`["admin"]`, `null`),
 		"permissions empty":      edit(`["admin"]`, `[]`),
+		"arrays spaced":          strings.Replace(edit(`["admin"]`, "[ \"admin\" ,\n\"x\" ]"), `"aud":"authgin"`, `"aud":[ "authgin" ]`, 1),
+		"folded twin, same":      edit(`"sid":"s1"`, `"sid":"s1","SID":"s1"`),
+		"literal replacement":    edit(`"sid":"s1"`, `"sid":"s1","x":"\ud83d\ude00 �"`),
 	}
 	for name, payload := range good {
 		t.Run(name, func(t *testing.T) {
