@@ -163,7 +163,7 @@ func newTokens(o *Options) (*tokens, error) {
 	validMethods := []string{t.method.Alg()}
 	t.states.New = func() any {
 		st := &parseState{}
-		st.enc = json.NewEncoder(&st.canon)
+		st.enc = json.NewEncoder(&st.buf)
 		st.parser = jwt.NewParser(
 			jwt.WithValidMethods(validMethods),
 			jwt.WithStrictDecoding(),
@@ -343,8 +343,9 @@ type parseState struct {
 	seg     []byte        // the payload segment
 	payload []byte        // the decoded payload
 	issued  AccessClaims  // claims as issueAccess would have them
-	canon   bytes.Buffer  // issued encoded as issueAccess encodes it
-	enc     *json.Encoder // writes to canon
+	canon   []byte        // issued encoded as issueAccess encodes it
+	buf     bytes.Buffer  // enc's output
+	enc     *json.Encoder // writes to buf
 }
 
 // verify parses raw with golang-jwt at time now: signature (algorithm and
@@ -390,14 +391,77 @@ func (st *parseState) checkPayload(raw string) bool {
 		return false
 	}
 	st.issued = st.claims.accessClaims()
-	st.canon.Reset()
-	err = st.enc.Encode(&st.issued)
-	st.issued = AccessClaims{}
-	if err == nil && bytes.Equal(bytes.TrimSuffix(st.canon.Bytes(), []byte("\n")), st.payload) {
+	canon, ok := appendIssued(st.canon[:0], &st.issued)
+	if !ok {
+		st.buf.Reset()
+		if err = st.enc.Encode(&st.issued); err == nil {
+			canon = append(canon[:0], bytes.TrimSuffix(st.buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	st.canon, st.issued = canon, AccessClaims{}
+	if err == nil && bytes.Equal(canon, st.payload) {
 		return true
 	}
 	var strict accessToken
 	return strict.readStrict(st.payload) == nil && strict.equal(&st.claims)
+}
+
+// appendIssued appends c as encoding/json encodes it (issueAccess's
+// json.Marshal), when none of its strings needs an escape; ok is false
+// otherwise, and the caller asks encoding/json. What it writes is strict
+// JSON by construction: the claim names once each, in AccessClaims's
+// order, integers, and strings written as they are.
+func appendIssued(b []byte, c *AccessClaims) (_ []byte, ok bool) {
+	b = strconv.AppendInt(append(b, `{"id":`...), c.ID, 10)
+	if b, ok = appendPlain(append(b, `,"username":`...), c.Username); !ok {
+		return b, false
+	}
+	b = append(b, `,"permissions":`...)
+	if c.Permissions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, p := range c.Permissions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = appendPlain(b, p); !ok {
+				return b, false
+			}
+		}
+		b = append(b, ']')
+	}
+	for _, m := range [...]struct{ name, v string }{{`,"type":`, c.Type}, {`,"sub":`, c.Subject},
+		{`,"sid":`, c.SessionID}, {`,"iss":`, c.Issuer}, {`,"aud":`, c.Audience}} {
+		if b, ok = appendPlain(append(b, m.name...), m.v); !ok {
+			return b, false
+		}
+	}
+	b = strconv.AppendInt(append(b, `,"iat":`...), c.IssuedAt, 10)
+	b = strconv.AppendInt(append(b, `,"nbf":`...), c.NotBefore, 10)
+	b = strconv.AppendInt(append(b, `,"exp":`...), c.ExpiresAt, 10)
+	return append(b, '}'), true
+}
+
+// appendPlain appends s in quotes if encoding/json writes it unescaped:
+// valid UTF-8 without control characters, '"', '\\', '<', '>', '&',
+// U+2028 or U+2029.
+func appendPlain(b []byte, s string) ([]byte, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return b, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
+		return b, false
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
 }
 
 // oneSpelling refuses CR and LF, which encoding/base64 skips inside a

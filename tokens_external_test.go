@@ -216,8 +216,8 @@ func headerAlg(jws string) string {
 }
 
 // TestWycheproofJWS runs every Wycheproof JSON Web Signature vector through
-// authgin's signature layer (verifyJWS) with the group's key, pinned to the key's
-// algorithm, and checks that a verifier pinned to any other algorithm
+// authgin's signature layer (verifyJWS) with the group's key, pinned to the
+// key's algorithm, and checks that a verifier pinned to any other algorithm
 // refuses every token whose alg differs (none included).
 func TestWycheproofJWS(t *testing.T) {
 	raw, err := os.ReadFile("testdata/wycheproof/json_web_signature_test.json")

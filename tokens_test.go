@@ -22,6 +22,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -776,6 +777,29 @@ func TestClaimsMatchEncodingJSON(t *testing.T) {
 		strict, err2 := unmarshalClaims(append([]byte("{ "), payload[1:]...))
 		if err1 != nil || err2 != nil || !strict.equal(&lenient) {
 			t.Fatalf("%q: encoding/json %+v (%v), strict %+v (%v)", n, lenient, err1, strict, err2)
+		}
+	}
+}
+
+// TestAppendIssuedMatchesEncodingJSON checks the fast encoder of
+// checkPayload against encoding/json: equal bytes whenever it encodes,
+// and it encodes every claim set whose strings need no escape.
+func TestAppendIssuedMatchesEncodingJSON(t *testing.T) {
+	strs := []string{"", "plain", "Zoë", "日本語", "emoji 😀", "\uFFFD", "sp ace/slash", strings.Repeat("é", 100),
+		"<b>", "a&b", "q\"q", "back\\slash", "tab\t", "nul\x00", "\x7f", "\u2028", "\u2029", "bad \xff"}
+	for _, n := range strs {
+		for _, perms := range [][]string{nil, {}, {n}, {"a", n, "b"}} {
+			c := AccessClaims{ID: 1<<63 - 1, Username: n, Permissions: perms, Type: "access", Subject: n,
+				SessionID: n, Issuer: n, Audience: n, IssuedAt: -1 << 63, NotBefore: 0, ExpiresAt: -5}
+			want, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := appendIssued([]byte("prefix"), &c)
+			plain := !strings.ContainsAny(n, "<>&\"\\\t\x00\u2028\u2029") && utf8.ValidString(n)
+			if ok != plain || (ok && string(got) != "prefix"+string(want)) {
+				t.Fatalf("%q %q: appendIssued %q %v, encoding/json %q", n, perms, got, ok, want)
+			}
 		}
 	}
 }
