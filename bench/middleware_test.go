@@ -278,10 +278,15 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 // authginCases). Order matters: noauth and ginjwt set the baseline.
 func baselineCases(b *testing.B) []middlewareCase {
 	tok := signToken(b, 42)
+	pool := make([]string, newTokenPool)
+	for i := range pool {
+		pool[i] = signToken(b, int64(i+1))
+	}
 	return []middlewareCase{
 		sameToken("noauth", newRouter(nil), tok),
 		sameToken("ginjwt", newRouter(ginJWTMiddleware(b)), tok),
 		sameToken("jwtv5", newRouter(jwtV5Middleware()), tok),
+		{name: "jwtv5-new", handler: newRouter(jwtV5Middleware()), next: newTokenRequests(pool).next},
 		sameToken("hand-hs256", newRouter(handHS256Middleware()), tok),
 	}
 }
