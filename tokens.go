@@ -12,14 +12,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -63,8 +64,6 @@ const (
 	// maxTokenLen bounds a raw access token; anything longer is rejected
 	// before any decoding, so a huge cookie costs a length comparison.
 	maxTokenLen = 4096
-	// maxHeaderLen bounds the base64url header segment.
-	maxHeaderLen = 1024
 	// clockSkew is how far in the future iat and nbf may lie, for instances
 	// whose clocks differ slightly. exp gets no leeway.
 	clockSkew = 5
@@ -72,6 +71,10 @@ const (
 	maxKeyIDLen = 256
 	// accessType is the type claim of access tokens.
 	accessType = "access"
+	// maxJSONDepth bounds the nesting of a token's header and claims.
+	maxJSONDepth = 16
+	// maxUnknownClaims bounds the ignored members of a claim set.
+	maxUnknownClaims = 16
 )
 
 // tokens signs and verifies access tokens for one Auth. It is safe for
@@ -80,11 +83,13 @@ type tokens struct {
 	method   jwt.SigningMethod
 	signKey  any    // []byte (HS256) or the private key
 	header   string // base64url of the fixed JOSE header of issued tokens
-	verifier jwsVerifier
+	keys     jwsKeys
+	keyFunc  jwt.Keyfunc // keys.key, bound once
 	issuer   string
 	audience string
 	ttl      time.Duration
 	cache    *tokenCache
+	states   sync.Pool // *parseState
 }
 
 // newTokens builds the signer and verifier from validated options: HS256
@@ -103,12 +108,6 @@ func newTokens(o *Options) (*tokens, error) {
 		ttl:      o.AccessTTL,
 		cache:    newTokenCache(),
 	}
-	type joseHeader struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid,omitempty"`
-		Typ string `json:"typ"`
-	}
-	h := joseHeader{Typ: "JWT"}
 	if o.Signing == nil {
 		if len(o.Secret) < 32 {
 			return nil, fmt.Errorf("authgin: Options.Secret must be at least 32 bytes (got %d)", len(o.Secret))
@@ -116,8 +115,13 @@ func newTokens(o *Options) (*tokens, error) {
 		key := bytes.Clone(o.Secret) // later changes to the caller's slice must not change the key
 		t.method = jwt.SigningMethodHS256
 		t.signKey = key
-		t.verifier = jwsVerifier{alg: "HS256", method: jwt.SigningMethodHS256, noKid: key}
-		h.Alg = "HS256"
+		t.keys = jwsKeys{method: jwt.SigningMethodHS256, noKid: key, headers: map[string]any{}}
+		h, err := joseHeader("HS256", "")
+		if err != nil {
+			return nil, err
+		}
+		t.header = h
+		t.keys.headers[h] = key
 	} else {
 		s := o.Signing
 		m, pub, err := checkSigningKey(s.Algorithm, s.Key)
@@ -143,15 +147,51 @@ func newTokens(o *Options) (*tokens, error) {
 		}
 		t.method = m
 		t.signKey = s.Key
-		t.verifier = jwsVerifier{alg: s.Algorithm, method: m, keys: keys}
-		h.Alg, h.Kid = s.Algorithm, s.KeyID
+		t.keys = jwsKeys{method: m, keys: keys, headers: make(map[string]any, len(keys))}
+		for kid, k := range keys {
+			h, err := joseHeader(s.Algorithm, kid)
+			if err != nil {
+				return nil, err
+			}
+			t.keys.headers[h] = k
+		}
+		if t.header, err = joseHeader(s.Algorithm, s.KeyID); err != nil {
+			return nil, err
+		}
 	}
+	t.keyFunc = t.keys.key
+	validMethods := []string{t.method.Alg()}
+	t.states.New = func() any {
+		st := &parseState{}
+		st.enc = json.NewEncoder(&st.buf)
+		st.parser = jwt.NewParser(
+			jwt.WithValidMethods(validMethods),
+			jwt.WithStrictDecoding(),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(clockSkew*time.Second),
+			jwt.WithIssuer(t.issuer),
+			jwt.WithAudience(t.audience),
+			jwt.WithTimeFunc(func() time.Time { return st.now }),
+		)
+		return st
+	}
+	return t, nil
+}
+
+// joseHeader returns the base64url JOSE header of tokens issued with alg
+// and kid (none when empty).
+func joseHeader(alg, kid string) (string, error) {
+	h := struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid,omitempty"`
+		Typ string `json:"typ"`
+	}{alg, kid, "JWT"}
 	hj, err := json.Marshal(h)
 	if err != nil {
-		return nil, fmt.Errorf("authgin: encoding the token header: %w", err)
+		return "", fmt.Errorf("authgin: encoding the token header: %w", err)
 	}
-	t.header = base64.RawURLEncoding.EncodeToString(hj)
-	return t, nil
+	return base64.RawURLEncoding.EncodeToString(hj), nil
 }
 
 // checkSigningKey validates Options.Signing's algorithm and private key and
@@ -226,19 +266,26 @@ func checkVerifyKey(alg string, key crypto.PublicKey) (any, error) {
 
 // issueAccess signs an access token for the user: iat = nbf = now,
 // exp = now + AccessTTL, sub = the decimal id, type "access". It returns the
-// token and its claims (as parseAccess would return them).
+// token and its claims (as parseAccess would return them: strings that are
+// not valid UTF-8 carry U+FFFD in place of the invalid bytes).
 func (t *tokens) issueAccess(now time.Time, id int64, username string, perms []string, sid string) (string, AccessClaims, error) {
 	if perms == nil {
 		perms = []string{} // encode [] as authx does, never null
 	}
+	for i, p := range perms {
+		if !utf8.ValidString(p) {
+			perms = slices.Clone(perms)
+			perms[i] = strings.ToValidUTF8(p, "\uFFFD")
+		}
+	}
 	iat := now.Unix()
 	c := AccessClaims{
 		ID:          id,
-		Username:    username,
+		Username:    strings.ToValidUTF8(username, "\uFFFD"),
 		Permissions: perms,
 		Type:        accessType,
 		Subject:     strconv.FormatInt(id, 10),
-		SessionID:   sid,
+		SessionID:   strings.ToValidUTF8(sid, "\uFFFD"),
 		Issuer:      t.issuer,
 		Audience:    t.audience,
 		IssuedAt:    iat,
@@ -277,7 +324,7 @@ func (t *tokens) parseAccess(raw string, now time.Time) (AccessClaims, error) {
 		}
 		return c, nil
 	}
-	c, ok := t.verify(raw)
+	c, ok := t.verify(raw, now)
 	if !ok || !c.validAt(sec) {
 		return AccessClaims{}, ErrInvalidToken
 	}
@@ -285,19 +332,144 @@ func (t *tokens) parseAccess(raw string, now time.Time) (AccessClaims, error) {
 	return c, nil
 }
 
-// verify checks raw's signature and decodes and checks its claims, except
-// for the time-dependent ones (validAt).
-func (t *tokens) verify(raw string) (AccessClaims, bool) {
-	payload, ok := t.verifier.verify(raw)
+// parseState is what one parse uses: a golang-jwt parser whose validator
+// reads the time from now, the claims it decodes into, and buffers for
+// checking the payload. tokens.states pools them, so that a parse builds
+// no parser.
+type parseState struct {
+	now     time.Time
+	claims  accessToken
+	parser  *jwt.Parser
+	seg     []byte        // the payload segment
+	payload []byte        // the decoded payload
+	issued  AccessClaims  // claims as issueAccess would have them
+	canon   []byte        // issued encoded as issueAccess encodes it
+	buf     bytes.Buffer  // enc's output
+	enc     *json.Encoder // writes to buf
+}
+
+// verify parses raw with golang-jwt at time now: signature (algorithm and
+// key pinned by keys.key), exp required, iat and nbf with clockSkew's
+// leeway, iss, aud, and accessToken.Validate; then checkPayload. The
+// caller's validAt takes the leeway off exp.
+func (t *tokens) verify(raw string, now time.Time) (AccessClaims, bool) {
+	if !oneSpelling(raw) {
+		return AccessClaims{}, false
+	}
+	st := t.states.Get().(*parseState)
+	st.now = now
+	st.claims = accessToken{}
+	_, err := st.parser.ParseWithClaims(raw, &st.claims, t.keyFunc)
+	ok := err == nil && st.checkPayload(raw)
+	c := st.claims.accessClaims()
+	st.claims = accessToken{} // the pool must not keep the claims alive
+	t.states.Put(st)
 	if !ok {
 		return AccessClaims{}, false
 	}
-	var buf [maxTokenLen * 3 / 4]byte
-	p, ok := b64Decode(buf[:0], payload)
-	if !ok {
-		return AccessClaims{}, false
+	c.Audience = t.audience // aud may have been an array holding it
+	if c.Permissions == nil {
+		c.Permissions = []string{}
 	}
-	return decodeClaims(p, t.issuer, t.audience)
+	return c, true
+}
+
+// checkPayload makes sure that golang-jwt's reading of raw's payload, with
+// encoding/json into st.claims, is the only reading: encoding/json matches
+// names case-insensitively, keeps the last of duplicate names, replaces
+// invalid UTF-8 and lone surrogates with U+FFFD, leaves a string as it was
+// for null, and ignores unknown members, so another JWT library could read
+// the same token differently. A payload as issueAccess writes it is exactly
+// what encoding/json makes of the claims read from it, and has one reading;
+// any other is read again with readStrict, which must find the same claims.
+func (st *parseState) checkPayload(raw string) bool {
+	_, rest, _ := strings.Cut(raw, ".")
+	seg, _, _ := strings.Cut(rest, ".")
+	st.seg = append(st.seg[:0], seg...)
+	var err error
+	if st.payload, err = base64.RawURLEncoding.Strict().AppendDecode(st.payload[:0], st.seg); err != nil {
+		return false
+	}
+	st.issued = st.claims.accessClaims()
+	canon, ok := appendIssued(st.canon[:0], &st.issued)
+	if !ok {
+		st.buf.Reset()
+		if err = st.enc.Encode(&st.issued); err == nil {
+			canon = append(canon[:0], bytes.TrimSuffix(st.buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	st.canon, st.issued = canon, AccessClaims{}
+	if err == nil && bytes.Equal(canon, st.payload) {
+		return true
+	}
+	var strict accessToken
+	return strict.readStrict(st.payload) == nil && strict.equal(&st.claims)
+}
+
+// appendIssued appends c as encoding/json encodes it (issueAccess's
+// json.Marshal), when none of its strings needs an escape; ok is false
+// otherwise, and the caller asks encoding/json. What it writes is strict
+// JSON by construction: the claim names once each, in AccessClaims's
+// order, integers, and strings written as they are.
+func appendIssued(b []byte, c *AccessClaims) (_ []byte, ok bool) {
+	b = strconv.AppendInt(append(b, `{"id":`...), c.ID, 10)
+	if b, ok = appendPlain(append(b, `,"username":`...), c.Username); !ok {
+		return b, false
+	}
+	b = append(b, `,"permissions":`...)
+	if c.Permissions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, p := range c.Permissions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = appendPlain(b, p); !ok {
+				return b, false
+			}
+		}
+		b = append(b, ']')
+	}
+	for _, m := range [...]struct{ name, v string }{{`,"type":`, c.Type}, {`,"sub":`, c.Subject},
+		{`,"sid":`, c.SessionID}, {`,"iss":`, c.Issuer}, {`,"aud":`, c.Audience}} {
+		if b, ok = appendPlain(append(b, m.name...), m.v); !ok {
+			return b, false
+		}
+	}
+	b = strconv.AppendInt(append(b, `,"iat":`...), c.IssuedAt, 10)
+	b = strconv.AppendInt(append(b, `,"nbf":`...), c.NotBefore, 10)
+	b = strconv.AppendInt(append(b, `,"exp":`...), c.ExpiresAt, 10)
+	return append(b, '}'), true
+}
+
+// appendPlain appends s in quotes if encoding/json writes it unescaped:
+// valid UTF-8 without control characters, '"', '\\', '<', '>', '&',
+// U+2028 or U+2029.
+func appendPlain(b []byte, s string) ([]byte, bool) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return b, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if !ascii && (!utf8.ValidString(s) || strings.Contains(s, "\u2028") || strings.Contains(s, "\u2029")) {
+		return b, false
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), true
+}
+
+// oneSpelling refuses CR and LF, which encoding/base64 skips inside a
+// segment: with them, one signature would verify many token texts.
+// golang-jwt's strict decoding refuses every other character outside the
+// base64url alphabet, padding and non-zero trailing bits.
+func oneSpelling(raw string) bool {
+	return strings.IndexByte(raw, '\r') < 0 && strings.IndexByte(raw, '\n') < 0
 }
 
 // validAt reports whether claims that passed verify are valid at Unix time
@@ -307,695 +479,314 @@ func (c *AccessClaims) validAt(sec int64) bool {
 	return sec < c.ExpiresAt && c.IssuedAt <= sec+clockSkew && c.NotBefore <= sec+clockSkew
 }
 
-// jwsVerifier checks compact JWS tokens signed with one pinned algorithm.
-type jwsVerifier struct {
-	alg    string            // the only accepted alg header, compared exactly
-	method jwt.SigningMethod // golang-jwt's implementation of alg
-	keys   map[string]any    // kid -> verification key
-	noKid  any               // key for tokens without kid; nil: a kid is required
+// jwsKeys is the header policy and the keys of one pinned algorithm. Its key
+// method is golang-jwt's Keyfunc.
+type jwsKeys struct {
+	method  jwt.SigningMethod // the only accepted implementation
+	keys    map[string]any    // kid -> verification key
+	noKid   any               // key for tokens without kid; nil: a kid is required
+	headers map[string]any    // exact header segment of issued tokens -> key
 }
 
-// verify checks raw's form, header and signature and returns its payload
-// segment (base64url, not yet decoded). The form must be exactly three
-// base64url segments (only the payload may be empty) (URL alphabet, no padding, zero trailing
-// bits). The header must be a JSON object holding only alg (equal to v.alg),
-// an optional typ ("JWT") and kid (naming a configured key): jku, jwk, x5u,
-// x5c, crit and every other parameter are refused, so a token can never
-// bring its own key or key location.
-func (v *jwsVerifier) verify(raw string) (string, bool) {
-	d1, d2 := -1, -1
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c == '.' {
-			switch {
-			case d1 < 0:
-				d1 = i
-			case d2 < 0:
-				d2 = i
-			default:
-				return "", false
-			}
-			continue
-		}
-		if b64Value(c) > 63 {
-			return "", false
-		}
-	}
-	if d2 < 0 {
-		return "", false
-	}
-	h64, p64, s64 := raw[:d1], raw[d1+1:d2], raw[d2+1:]
-	// An empty payload is a valid JWS (the claims decoder refuses it).
-	if len(h64) == 0 || len(h64) > maxHeaderLen || len(s64) == 0 || !b64Canonical(p64) {
-		return "", false
-	}
-	var hbuf [maxHeaderLen * 3 / 4]byte
-	h, ok := b64Decode(hbuf[:0], h64)
-	if !ok {
-		return "", false
-	}
-	alg, kid, hasKid, ok := decodeHeader(h)
-	if !ok || string(alg) != v.alg {
-		return "", false
-	}
-	key := v.noKid
-	if hasKid {
-		key = v.keys[string(kid)]
-	}
-	if key == nil {
-		return "", false
-	}
-	sig, ok := b64Decode(make([]byte, 0, len(s64)*3/4), s64)
-	if !ok {
-		return "", false
-	}
-	if v.method.Verify(raw[:d2], sig, key) != nil {
-		return "", false
-	}
-	return p64, true
-}
-
-// b64Value returns the value of a base64url character, or 0xFF.
-func b64Value(c byte) byte {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c - 'A'
-	case 'a' <= c && c <= 'z':
-		return c - 'a' + 26
-	case '0' <= c && c <= '9':
-		return c - '0' + 52
-	case c == '-':
-		return 62
-	case c == '_':
-		return 63
-	}
-	return 0xFF
-}
-
-// b64Canonical reports whether s is a canonical unpadded base64url string:
-// URL alphabet, a valid length and zero unused bits in the last character.
-func b64Canonical(s string) bool {
-	switch len(s) % 4 {
-	case 1:
-		return false
-	case 2:
-		v := b64Value(s[len(s)-1])
-		return v <= 63 && v&0x0F == 0
-	case 3:
-		v := b64Value(s[len(s)-1])
-		return v <= 63 && v&0x03 == 0
-	}
-	return len(s) == 0 || b64Value(s[len(s)-1]) <= 63
-}
-
-// b64Decode appends the decoding of the unpadded base64url s to dst.
-// It is strict where encoding/base64 is lenient: no padding, no newlines,
-// zero unused bits. It allocates only when dst lacks capacity.
-func b64Decode(dst []byte, s string) ([]byte, bool) {
-	if !b64Canonical(s) {
-		return nil, false
-	}
-	i := 0
-	for ; i+4 <= len(s); i += 4 {
-		a, b, c, d := b64Value(s[i]), b64Value(s[i+1]), b64Value(s[i+2]), b64Value(s[i+3])
-		if a|b|c|d > 63 {
-			return nil, false
-		}
-		n := uint(a)<<18 | uint(b)<<12 | uint(c)<<6 | uint(d)
-		dst = append(dst, byte(n>>16), byte(n>>8), byte(n)) // #nosec G115 -- n holds 24 bits; each byte() takes 8 of them on purpose
-	}
-	switch len(s) - i {
-	case 2:
-		a, b := b64Value(s[i]), b64Value(s[i+1])
-		if a|b > 63 {
-			return nil, false
-		}
-		dst = append(dst, a<<2|b>>4)
-	case 3:
-		a, b, c := b64Value(s[i]), b64Value(s[i+1]), b64Value(s[i+2])
-		if a|b|c > 63 {
-			return nil, false
-		}
-		n := uint(a)<<12 | uint(b)<<6 | uint(c)
-		dst = append(dst, byte(n>>10), byte(n>>2)) // #nosec G115 -- n holds 18 bits; each byte() takes 8 of them on purpose
-	}
-	return dst, true
-}
-
-// decodeHeader reads a JOSE header: alg (required), typ (optional, "JWT")
-// and kid (optional). Any other member, a duplicate or a wrong type fails.
-// alg and kid may alias h.
-func decodeHeader(h []byte) (alg, kid []byte, hasKid, ok bool) {
-	s := jsonScanner{b: h}
-	var keyBuf, valBuf [64]byte
-	var seen uint8
-	more, ok := s.objectStart()
-	for ok && more {
-		var k, v []byte
-		if k, ok = s.key(keyBuf[:0]); !ok {
-			break
-		}
-		var bit uint8
-		switch string(k) {
-		case "alg":
-			bit = 1
-			alg, ok = s.str(nil) // own allocation if escaped: must outlive valBuf
-		case "typ":
-			bit = 2
-			v, ok = s.str(valBuf[:0])
-			ok = ok && string(v) == "JWT"
-		case "kid":
-			bit = 4
-			kid, ok = s.str(nil)
-			hasKid = true
-		default:
-			ok = false
-		}
-		if !ok || seen&bit != 0 {
-			return nil, nil, false, false
-		}
-		seen |= bit
-		more, ok = s.next()
-	}
-	if !ok || !s.end() || seen&1 == 0 {
-		return nil, nil, false, false
-	}
-	return alg, kid, hasKid, true
-}
-
-// Claim bits for duplicate and presence checks in decodeClaims.
-const (
-	claimID = 1 << iota
-	claimUsername
-	claimPermissions
-	claimType
-	claimSub
-	claimSid
-	claimIss
-	claimAud
-	claimIat
-	claimNbf
-	claimExp
-	claimsRequired = claimID | claimType | claimSub | claimIss | claimAud | claimIat | claimExp
+var (
+	errTokenHeader = errors.New("authgin: access token header refused")
+	errTokenClaims = errors.New("authgin: access token claims refused")
 )
 
-// maxUnknownClaims bounds the ignored members of a claim set.
-const maxUnknownClaims = 16
-
-// decodeClaims reads an access token's claim set strictly: integers for id,
-// iat, nbf and exp (no fraction, no exponent, within int64), strings where
-// strings belong, no duplicate member, valid UTF-8. It checks type, iss, aud
-// (a string or an array containing it) and sub == id. Member names match
-// exactly (RFC 7519 claim names are case-sensitive; encoding/json would
-// also read "usernAme" as username). Unknown claims are ignored (RFC 7519)
-// but must be well-formed JSON.
-func decodeClaims(p []byte, issuer, audience string) (AccessClaims, bool) {
-	s := jsonScanner{b: p}
-	var c AccessClaims
-	var keyBuf, valBuf [64]byte
-	var subBuf [24]byte
-	var sub []byte
-	var seen uint16
-	var unknown [maxUnknownClaims][]byte
-	nUnknown := 0
-	more, ok := s.objectStart()
-	for ok && more {
-		var k, v []byte
-		if k, ok = s.key(keyBuf[:0]); !ok {
-			break
+// key returns the key that verifies tok, whose alg golang-jwt has already
+// matched against the single valid method. The header must be a JSON object
+// holding only alg, an optional typ ("JWT") and kid (naming a configured
+// key): jku, jwk, x5u, x5c, crit and every other parameter are refused, so
+// a token can never bring its own key or key location. The method must be
+// the configured implementation itself, not whatever is registered under
+// its name.
+func (k *jwsKeys) key(tok *jwt.Token) (any, error) {
+	if tok.Method != k.method {
+		return nil, errTokenHeader
+	}
+	h, _, _ := strings.Cut(tok.Raw, ".")
+	if key, ok := k.headers[h]; ok {
+		return key, nil // byte for byte the header of an issued token
+	}
+	key := k.noKid
+	for name, v := range tok.Header {
+		switch name {
+		case "alg":
+		case "typ":
+			if v != "JWT" {
+				return nil, errTokenHeader
+			}
+		case "kid":
+			kid, ok := v.(string)
+			if !ok {
+				return nil, errTokenHeader
+			}
+			key = k.keys[kid]
+		default:
+			return nil, errTokenHeader
 		}
-		var bit uint16
-		switch string(k) {
+	}
+	if key == nil {
+		return nil, errTokenHeader
+	}
+	// golang-jwt read the header with encoding/json, which keeps the last of
+	// duplicate names and replaces invalid characters: read it again strictly.
+	hj, err := base64.RawURLEncoding.Strict().DecodeString(h)
+	if err != nil || !strictJSON(hj) {
+		return nil, errTokenHeader
+	}
+	return key, nil
+}
+
+// accessToken is the typed claim set golang-jwt decodes an access token
+// into: AccessClaims's members, with aud a string or an array of strings
+// and the dates integers that may be absent. Validate checks what
+// golang-jwt's validator has no option for.
+type accessToken struct {
+	ID          int64       `json:"id"`
+	Username    string      `json:"username"`
+	Permissions []string    `json:"permissions"`
+	Type        string      `json:"type"`
+	Subject     string      `json:"sub"`
+	SessionID   string      `json:"sid"`
+	Issuer      string      `json:"iss"`
+	Audience    audience    `json:"aud"`
+	IssuedAt    numericDate `json:"iat"`
+	NotBefore   numericDate `json:"nbf"`
+	ExpiresAt   numericDate `json:"exp"`
+}
+
+func (c *accessToken) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }
+func (c *accessToken) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.get(), nil }
+func (c *accessToken) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.get(), nil }
+func (c *accessToken) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *accessToken) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *accessToken) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience.list, nil }
+
+// Validate is golang-jwt's ClaimsValidator hook: type "access", a positive
+// id, sub its decimal form, and iat present (golang-jwt checks iat only when
+// it is there).
+func (c *accessToken) Validate() error {
+	var buf [20]byte
+	if c.Type != accessType || c.ID <= 0 || c.Subject != string(strconv.AppendInt(buf[:0], c.ID, 10)) || !c.IssuedAt.set {
+		return errTokenClaims
+	}
+	return nil
+}
+
+// accessClaims returns c as AccessClaims, with Audience the first aud and
+// absent dates zero.
+func (c *accessToken) accessClaims() AccessClaims {
+	a := AccessClaims{ID: c.ID, Username: c.Username, Permissions: c.Permissions, Type: c.Type, Subject: c.Subject,
+		SessionID: c.SessionID, Issuer: c.Issuer, IssuedAt: c.IssuedAt.unix, NotBefore: c.NotBefore.unix, ExpiresAt: c.ExpiresAt.unix}
+	if len(c.Audience.list) > 0 {
+		a.Audience = c.Audience.list[0]
+	}
+	return a
+}
+
+// equal reports whether c and d hold the same claims.
+func (c *accessToken) equal(d *accessToken) bool {
+	return c.ID == d.ID && c.Username == d.Username && slices.Equal(c.Permissions, d.Permissions) &&
+		c.Type == d.Type && c.Subject == d.Subject &&
+		c.SessionID == d.SessionID && c.Issuer == d.Issuer && slices.Equal(c.Audience.list, d.Audience.list) &&
+		c.IssuedAt.same(d.IssuedAt) && c.NotBefore.same(d.NotBefore) && c.ExpiresAt.same(d.ExpiresAt)
+}
+
+// readStrict reads the claims from p by their exact (case-sensitive) names:
+// p must pass strictJSON and hold an object with at most maxUnknownClaims
+// ignored members; of the claims, only permissions may be null.
+func (c *accessToken) readStrict(p []byte) error {
+	if !strictJSON(p) {
+		return errTokenClaims
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(p, &members); err != nil {
+		return err // not an object
+	}
+	unknown := 0
+	for name, v := range members {
+		var dst any
+		switch name {
 		case "id":
-			bit = claimID
-			c.ID, ok = s.int()
-			ok = ok && c.ID > 0
+			dst = &c.ID
 		case "username":
-			bit = claimUsername
-			if v, ok = s.str(valBuf[:0]); ok {
-				c.Username = string(v)
-			}
+			dst = &c.Username
 		case "permissions":
-			bit = claimPermissions
-			c.Permissions, ok = s.strings()
+			var err error
+			if c.Permissions, err = readStrings(v); err != nil {
+				return err
+			}
+			continue
 		case "type":
-			bit = claimType
-			v, ok = s.str(valBuf[:0])
-			ok = ok && string(v) == accessType
-			c.Type = accessType
+			dst = &c.Type
 		case "sub":
-			bit = claimSub
-			v, ok = s.str(valBuf[:0])
-			ok = ok && len(v) <= len(subBuf)
-			if ok {
-				sub = append(subBuf[:0], v...)
-			}
+			dst = &c.Subject
 		case "sid":
-			bit = claimSid
-			if v, ok = s.str(valBuf[:0]); ok {
-				c.SessionID = string(v)
-			}
+			dst = &c.SessionID
 		case "iss":
-			bit = claimIss
-			v, ok = s.str(valBuf[:0])
-			ok = ok && string(v) == issuer
-			c.Issuer = issuer
+			dst = &c.Issuer
 		case "aud":
-			bit = claimAud
-			ok = s.audience(audience)
-			c.Audience = audience
+			dst = &c.Audience
 		case "iat":
-			bit = claimIat
-			c.IssuedAt, ok = s.int()
+			dst = &c.IssuedAt
 		case "nbf":
-			bit = claimNbf
-			c.NotBefore, ok = s.int()
+			dst = &c.NotBefore
 		case "exp":
-			bit = claimExp
-			c.ExpiresAt, ok = s.int()
+			dst = &c.ExpiresAt
 		default:
-			// An ignored claim: only its form and uniqueness matter.
-			if nUnknown == maxUnknownClaims {
-				return AccessClaims{}, false
+			if unknown++; unknown > maxUnknownClaims {
+				return errTokenClaims
 			}
-			for _, u := range unknown[:nUnknown] {
-				if bytes.Equal(u, k) {
-					return AccessClaims{}, false
-				}
-			}
-			unknown[nUnknown] = bytes.Clone(k) // k may alias keyBuf
-			nUnknown++
-			ok = s.skip(0)
-		}
-		if !ok || seen&bit != 0 {
-			return AccessClaims{}, false
-		}
-		seen |= bit
-		more, ok = s.next()
-	}
-	if !ok || !s.end() || seen&claimsRequired != claimsRequired {
-		return AccessClaims{}, false
-	}
-	var idBuf [20]byte
-	if !bytes.Equal(sub, strconv.AppendInt(idBuf[:0], c.ID, 10)) {
-		return AccessClaims{}, false
-	}
-	c.Subject = string(sub)
-	if c.Permissions == nil {
-		c.Permissions = []string{}
-	}
-	return c, true
-}
-
-// jsonScanner is a minimal, strict reader of the JSON that access tokens
-// carry (RFC 8259 syntax; numbers read as int64 only where claims need
-// integers). It never allocates for unescaped strings: they alias b.
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-// maxJSONDepth bounds nesting inside ignored claim values.
-const maxJSONDepth = 16
-
-func (s *jsonScanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// eat consumes c after optional whitespace.
-func (s *jsonScanner) eat(c byte) bool {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// objectStart reads `{` and reports whether a member follows.
-func (s *jsonScanner) objectStart() (more, ok bool) {
-	if !s.eat('{') {
-		return false, false
-	}
-	if s.eat('}') {
-		return false, true
-	}
-	return true, true
-}
-
-// key reads a member name and its colon.
-func (s *jsonScanner) key(scratch []byte) ([]byte, bool) {
-	s.ws()
-	k, ok := s.str(scratch)
-	if !ok || !s.eat(':') {
-		return nil, false
-	}
-	s.ws()
-	return k, true
-}
-
-// next reads `,` (more members follow) or `}` (the object ends).
-func (s *jsonScanner) next() (more, ok bool) {
-	s.ws()
-	if s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			return true, true
-		case '}':
-			s.i++
-			return false, true
-		}
-	}
-	return false, false
-}
-
-// end reports whether only whitespace remains.
-func (s *jsonScanner) end() bool {
-	s.ws()
-	return s.i == len(s.b)
-}
-
-// str reads a string. Without escapes the result aliases s.b; with escapes
-// it is decoded into scratch (appending). Control characters, invalid
-// escapes, lone surrogates and invalid UTF-8 fail.
-func (s *jsonScanner) str(scratch []byte) ([]byte, bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return nil, false
-	}
-	s.i++
-	start := s.i
-	var high byte // OR of all bytes: UTF-8 needs checking only if >= 0x80
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		high |= c
-		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			return v, high < utf8.RuneSelf || utf8.Valid(v)
-		case c == '\\':
-			return s.strEscaped(append(scratch[:0], s.b[start:s.i]...))
-		case c < 0x20:
-			return nil, false
-		}
-		s.i++
-	}
-	return nil, false
-}
-
-// strEscaped continues str at the first backslash, decoding into out.
-func (s *jsonScanner) strEscaped(out []byte) ([]byte, bool) {
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return out, utf8.Valid(out)
-		case c < 0x20:
-			return nil, false
-		case c != '\\':
-			out = append(out, c)
-			s.i++
 			continue
 		}
-		if s.i+1 >= len(s.b) {
-			return nil, false
+		if string(v) == "null" {
+			return errTokenClaims // encoding/json would leave the field as it was
 		}
-		e := s.b[s.i+1]
-		s.i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := s.hex4()
-			if !ok {
-				return nil, false
-			}
-			if utf16.IsSurrogate(r) {
-				// Only a high surrogate followed by an escaped low one.
-				if r >= 0xDC00 || s.i+1 >= len(s.b) || s.b[s.i] != '\\' || s.b[s.i+1] != 'u' {
-					return nil, false
-				}
-				s.i += 2
-				r2, ok := s.hex4()
-				if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
-					return nil, false
-				}
-				r = utf16.DecodeRune(r, r2)
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, false
+		if err := json.Unmarshal(v, dst); err != nil {
+			return err
 		}
 	}
-	return nil, false
+	return nil
 }
 
-// hex4 reads the four hex digits of a \u escape.
-func (s *jsonScanner) hex4() (rune, bool) {
-	if s.i+4 > len(s.b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s.b[s.i : s.i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case 'a' <= c && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	s.i += 4
-	return r, true
+// audience is the aud claim: a string or an array of strings (RFC 7519).
+type audience struct {
+	list []string
+	one  [1]string // list's backing array for a string
 }
 
-// int reads an integer in JSON's grammar without fraction or exponent
-// (those make the following `,` or `}` check fail) and within int64.
-// "-0" and leading zeros fail.
-func (s *jsonScanner) int() (int64, bool) {
-	neg := false
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		neg = true
-		s.i++
-	}
-	if s.i >= len(s.b) || s.b[s.i] < '0' || s.b[s.i] > '9' {
-		return 0, false
-	}
-	if s.b[s.i] == '0' {
-		s.i++
-		if neg || (s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9') {
-			return 0, false
+func (a *audience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &a.one[0]); err != nil {
+			return err
 		}
-		return 0, true
+		a.list = a.one[:]
+		return nil
 	}
-	var u uint64
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		d := uint64(s.b[s.i] - '0')
-		if u > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		u = u*10 + d
-		s.i++
+	if string(b) == "null" {
+		return errTokenClaims
 	}
-	if neg {
-		if u > 1<<63 {
-			return 0, false
-		}
-		return -int64(u-1) - 1, true // #nosec G115 -- u <= 1<<63 checked above, so u-1 fits in int64
-	}
-	if u > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(u), true
+	var err error
+	a.list, err = readStrings(b)
+	return err
 }
 
-// strings reads an array of strings, or null (nil).
-func (s *jsonScanner) strings() ([]string, bool) {
-	if s.literal("null") {
-		return nil, true
+// readStrings reads a JSON array of strings, or null (nil). encoding/json
+// alone would read a null element as "".
+func readStrings(b []byte) ([]string, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil || items == nil {
+		return nil, err
 	}
-	if !s.eat('[') {
-		return nil, false
-	}
-	out := []string{}
-	if s.eat(']') {
-		return out, true
-	}
-	var buf [64]byte
-	for {
-		s.ws()
-		v, ok := s.str(buf[:0])
-		if !ok {
-			return nil, false
+	out := make([]string, len(items))
+	for i, v := range items {
+		if v[0] != '"' {
+			return nil, errTokenClaims
 		}
-		out = append(out, string(v))
-		if s.eat(']') {
-			return out, true
-		}
-		if !s.eat(',') {
-			return nil, false
+		if err := json.Unmarshal(v, &out[i]); err != nil {
+			return nil, err
 		}
 	}
+	return out, nil
 }
 
-// audience reads an aud claim, a string or an array of strings, and
-// reports whether it is or contains want.
-func (s *jsonScanner) audience(want string) bool {
-	var buf [64]byte
-	if s.i < len(s.b) && s.b[s.i] == '"' {
-		v, ok := s.str(buf[:0])
-		return ok && string(v) == want
+// numericDate is an iat, nbf or exp claim: an integer (RFC 7519 allows a
+// fraction; authgin writes none and accepts none), or absent.
+type numericDate struct {
+	unix int64
+	set  bool
+	date jwt.NumericDate // what get returns
+}
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	// b is a valid JSON value (encoding/json checked it), so ParseInt's
+	// grammar leaves only JSON's integers without exponent.
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return errTokenClaims
 	}
-	if !s.eat('[') {
+	d.unix, d.set = v, true
+	return nil
+}
+
+// get returns the date for golang-jwt's validator, nil when absent.
+func (d *numericDate) get() *jwt.NumericDate {
+	if !d.set {
+		return nil
+	}
+	d.date.Time = time.Unix(d.unix, 0)
+	return &d.date
+}
+
+func (d numericDate) same(e numericDate) bool { return d.unix == e.unix && d.set == e.set }
+
+// strictJSON reports whether p is one JSON value that also meets what
+// encoding/json does not check: valid UTF-8, member names unique within
+// each object (compared after unescaping), at most maxJSONDepth levels of
+// nesting, and every U+FFFD in a string written as such. encoding/json
+// reads a lone surrogate escape as U+FFFD, and an escaped U+FFFD cannot be
+// told from it, so both are refused. RFC 7519 allows a parser to keep the
+// last of duplicate names, but then two parsers may read one token
+// differently.
+func strictJSON(p []byte) bool {
+	if !utf8.Valid(p) {
 		return false
 	}
-	found := false
-	if s.eat(']') {
-		return false
+	type level struct {
+		names   map[string]struct{} // nil in an array
+		wantKey bool
 	}
+	var stack []level
+	seen := false
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
 	for {
-		s.ws()
-		v, ok := s.str(buf[:0])
-		if !ok {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return seen && len(stack) == 0
+		}
+		if err != nil {
 			return false
 		}
-		found = found || string(v) == want
-		if s.eat(']') {
-			return found
-		}
-		if !s.eat(',') {
+		if s, ok := tok.(string); ok && strings.Contains(s, "\uFFFD") &&
+			strings.Count(s, "\uFFFD") != bytes.Count(p[start:dec.InputOffset()], []byte("\uFFFD")) {
 			return false
 		}
-	}
-}
-
-// literal consumes word (true, false, null) if it comes next.
-func (s *jsonScanner) literal(word string) bool {
-	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
-		s.i += len(word)
-		return true
-	}
-	return false
-}
-
-// skip reads and discards any JSON value, checking its syntax.
-func (s *jsonScanner) skip(depth int) bool {
-	if depth > maxJSONDepth || s.i >= len(s.b) {
-		return false
-	}
-	switch c := s.b[s.i]; {
-	case c == '"':
-		var buf [64]byte
-		_, ok := s.str(buf[:0])
-		return ok
-	case c == '{':
-		more, ok := s.objectStart()
-		var keys [][]byte // duplicates are refused at every level
-		var buf [64]byte
-		for ok && more {
-			var k []byte
-			if k, ok = s.key(buf[:0]); !ok || !s.skipValue(depth+1) {
-				return false
-			}
-			for _, p := range keys {
-				if bytes.Equal(p, k) {
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].names != nil {
+			top := &stack[n-1]
+			if top.wantKey { // Token returns only a name or '}' here
+				name := tok.(string)
+				if _, dup := top.names[name]; dup {
 					return false
 				}
+				top.names[name] = struct{}{}
+				top.wantKey = false
+				continue
 			}
-			keys = append(keys, bytes.Clone(k))
-			more, ok = s.next()
+			top.wantKey = true // tok starts the member's value
+		} else if n == 0 {
+			if seen {
+				return false // a second value
+			}
+			seen = true
 		}
-		return ok
-	case c == '[':
-		s.i++
-		if s.eat(']') {
-			return true
-		}
-		for {
-			s.ws()
-			if !s.skip(depth + 1) {
+		if d, ok := tok.(json.Delim); ok { // '{' or '['
+			if len(stack) == maxJSONDepth {
 				return false
 			}
-			if s.eat(']') {
-				return true
+			l := level{}
+			if d == '{' {
+				l = level{names: map[string]struct{}{}, wantKey: true}
 			}
-			if !s.eat(',') {
-				return false
-			}
-		}
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	default:
-		return s.number()
-	}
-}
-
-// skipValue is skip after optional whitespace.
-func (s *jsonScanner) skipValue(depth int) bool {
-	s.ws()
-	return s.skip(depth)
-}
-
-// number reads any JSON number (for ignored claims).
-func (s *jsonScanner) number() bool {
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	if s.i < len(s.b) && s.b[s.i] == '0' {
-		s.i++
-	} else if digits() == 0 {
-		return false
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			return false
+			stack = append(stack, l)
 		}
 	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Cache of verified tokens: sharded maps keyed by the exact token text.

@@ -1,6 +1,7 @@
 package authgin
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -54,35 +55,34 @@ func FuzzParseAccess(f *testing.F) {
 	})
 }
 
-// FuzzDecodeClaims compares the hand-written claims decoder with
-// encoding/json: whatever it accepts is valid JSON that encoding/json reads
+// FuzzDecodeClaims compares the strict claims decoding (readStrict) with
+// encoding/json: whatever it
+// accepts is valid JSON that encoding/json reads, by the exact claim names,
 // to the same values, and it never panics.
 func FuzzDecodeClaims(f *testing.F) {
 	f.Add(claimsJSON(1700000000))
 	f.Add(`{"id":1,"sub":"1","type":"access","iss":"i","aud":["a","b"],"iat":-5,"exp":9,"username":"\ud83d\ude00\u00e9\n","permissions":null}`)
 	f.Add(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":0,"exp":0,"x":{"y":[1.5e3,true,null,"z"]}}`)
 	f.Fuzz(func(t *testing.T, p string) {
-		c, ok := decodeClaims([]byte(p), "i", "a")
-		if !ok {
-			c, ok = decodeClaims([]byte(p), "authgin", "authgin")
-		}
-		if !ok {
+		c, err := unmarshalClaims([]byte(p))
+		if err != nil {
 			return
 		}
 		if !json.Valid([]byte(p)) {
 			t.Fatalf("accepted invalid JSON %q", p)
 		}
 		var want struct {
-			ID          int64    `json:"id"`
-			Username    string   `json:"username"`
-			Permissions []string `json:"permissions"`
-			Type        string   `json:"type"`
-			Subject     string   `json:"sub"`
-			SessionID   string   `json:"sid"`
-			Issuer      string   `json:"iss"`
-			IssuedAt    int64    `json:"iat"`
-			NotBefore   int64    `json:"nbf"`
-			ExpiresAt   int64    `json:"exp"`
+			ID          int64            `json:"id"`
+			Username    string           `json:"username"`
+			Permissions []string         `json:"permissions"`
+			Type        string           `json:"type"`
+			Subject     string           `json:"sub"`
+			SessionID   string           `json:"sid"`
+			Issuer      string           `json:"iss"`
+			Audience    jwt.ClaimStrings `json:"aud"`
+			IssuedAt    int64            `json:"iat"`
+			NotBefore   int64            `json:"nbf"`
+			ExpiresAt   int64            `json:"exp"`
 		}
 		// Only the exact claim names: encoding/json matches struct
 		// fields case-insensitively, claim names are case-sensitive.
@@ -91,7 +91,7 @@ func FuzzDecodeClaims(f *testing.F) {
 			t.Fatalf("encoding/json refuses %q: %v", p, err)
 		}
 		for k := range members {
-			if !slices.Contains([]string{"id", "username", "permissions", "type", "sub", "sid", "iss", "iat", "nbf", "exp"}, k) {
+			if !slices.Contains([]string{"id", "username", "permissions", "type", "sub", "sid", "iss", "aud", "iat", "nbf", "exp"}, k) {
 				delete(members, k)
 			}
 		}
@@ -99,16 +99,34 @@ func FuzzDecodeClaims(f *testing.F) {
 		if err := json.Unmarshal(exact, &want); err != nil {
 			t.Fatalf("encoding/json refuses %q: %v", p, err)
 		}
-		if want.Permissions == nil {
-			want.Permissions = []string{}
+		if len(want.Permissions) == 0 && len(c.Permissions) == 0 {
+			want.Permissions = c.Permissions // null and [] are both no permission
 		}
-		got := c
-		got.Audience = ""
-		if !reflect.DeepEqual(got.Permissions, want.Permissions) || got.ID != want.ID || got.Username != want.Username ||
-			got.Type != want.Type || got.Subject != want.Subject || got.SessionID != want.SessionID ||
-			got.Issuer != want.Issuer || got.IssuedAt != want.IssuedAt || got.NotBefore != want.NotBefore ||
-			got.ExpiresAt != want.ExpiresAt {
-			t.Fatalf("%q: ours %+v, encoding/json %+v", p, got, want)
+		if !reflect.DeepEqual(c.Permissions, want.Permissions) || c.ID != want.ID || c.Username != want.Username ||
+			c.Type != want.Type || c.Subject != want.Subject || c.SessionID != want.SessionID ||
+			c.Issuer != want.Issuer || !slices.Equal(c.Audience.list, want.Audience) || c.IssuedAt.unix != want.IssuedAt ||
+			c.NotBefore.unix != want.NotBefore || c.ExpiresAt.unix != want.ExpiresAt {
+			t.Fatalf("%q: ours %+v, encoding/json %+v", p, c, want)
+		}
+	})
+}
+
+// FuzzAppendIssued compares checkPayload's fast encoder with encoding/json:
+// whenever it encodes a claim set, it writes the same bytes.
+func FuzzAppendIssued(f *testing.F) {
+	f.Add(int64(7), "alice", "admin", "sid-1", int64(1700000000))
+	f.Add(int64(-1), "Zoë <&>", "\u2028", "\xff", int64(-1<<63))
+	f.Fuzz(func(t *testing.T, id int64, username, perm, sid string, iat int64) {
+		for _, perms := range [][]string{nil, {}, {perm}, {perm, username}} {
+			c := AccessClaims{ID: id, Username: username, Permissions: perms, Type: "access", Subject: sid,
+				SessionID: sid, Issuer: perm, Audience: username, IssuedAt: iat, NotBefore: -iat, ExpiresAt: id}
+			got, ok := appendIssued(nil, &c)
+			if !ok {
+				continue
+			}
+			if want, _ := json.Marshal(c); !bytes.Equal(got, want) {
+				t.Fatalf("appendIssued %q, encoding/json %q", got, want)
+			}
 		}
 	})
 }

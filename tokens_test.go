@@ -22,6 +22,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -172,6 +173,28 @@ func TestIssueAccessNilPermissions(t *testing.T) {
 	}
 }
 
+// TestIssueAccessInvalidUTF8 issues a token from strings that are not
+// valid UTF-8: the issued claims are those parseAccess reads, U+FFFD in
+// place of each invalid byte, and the caller's slice is left alone.
+func TestIssueAccessInvalidUTF8(t *testing.T) {
+	tk := mustTokens(t, nil)
+	perms := []string{"ok", "b\xffd"}
+	raw, issued, err := tk.issueAccess(testNow, 3, "al\xffice", perms, "s\xfe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.Username != "al\uFFFDice" || issued.SessionID != "s\uFFFD" || !reflect.DeepEqual(issued.Permissions, []string{"ok", "b\uFFFDd"}) {
+		t.Fatalf("issued %+v", issued)
+	}
+	if perms[1] != "b\xffd" {
+		t.Fatal("the caller's permissions changed")
+	}
+	got, err := tk.parseAccess(raw, testNow)
+	if err != nil || !reflect.DeepEqual(got, issued) {
+		t.Fatalf("parsed %+v (%v), issued %+v", got, err, issued)
+	}
+}
+
 // rejects asserts that tk refuses raw with exactly ErrInvalidToken.
 func rejects(t *testing.T, tk *tokens, raw string, now time.Time) {
 	t.Helper()
@@ -223,6 +246,26 @@ func TestParseAccessWrongAlgorithm(t *testing.T) {
 	if _, err := rs.parseAccess(forge(t, `{"alg":"RS256","kid":"k"}`, claimsJSON(now), jwt.SigningMethodRS256, rsKey), testNow); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// acceptAll is a signing method that accepts every signature.
+type acceptAll struct{ jwt.SigningMethod }
+
+func (acceptAll) Verify(string, []byte, any) error { return nil }
+
+// TestParseAccessPinsImplementation registers an implementation that
+// accepts any signature under the configured algorithm's name: tokens keep
+// verifying with the implementation they were built with.
+func TestParseAccessPinsImplementation(t *testing.T) {
+	tk := mustTokens(t, nil)
+	jwt.RegisterSigningMethod("HS256", func() jwt.SigningMethod { return acceptAll{jwt.SigningMethodHS256} })
+	t.Cleanup(func() { jwt.RegisterSigningMethod("HS256", func() jwt.SigningMethod { return jwt.SigningMethodHS256 }) })
+	rejects(t, tk, forge(t, hsHeader, claimsJSON(testNow.Unix()), jwt.SigningMethodHS256, []byte("another key, 32 bytes long......")), testNow)
+	raw, _, err := tk.issueAccess(testNow, 7, "alice", nil, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects(t, tk, raw[:len(raw)-4]+"AAAA", testNow)
 }
 
 // TestParseAccessKeyConfusion signs an HS256 token with the RSA public key
@@ -363,6 +406,23 @@ func TestParseAccessClaims(t *testing.T) {
 		"unknown bad number":   edit(`"sid":"s1"`, `"sid":"s1","x":1.`),
 		"unknown too deep":     edit(`"sid":"s1"`, `"sid":"s1","x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)),
 		"too many unknown":     edit(`"sid":"s1"`, `"sid":"s1"`+strings.Repeat(`,"u":1`, 1)+manyUnknown(20)),
+		"unknown lone high":    edit(`"sid":"s1"`, `"sid":"s1","x":"\ud83d"`),
+		"unknown bad utf8":     edit(`"sid":"s1"`, "\"sid\":\"s1\",\"x\":[\"\xff\"]"),
+		"name lone surrogate":  edit(`"sid":"s1"`, `"sid":"s1","\udc00":1`),
+		"id case-folded twin":  edit(`"id":7`, `"id":7,"ID":8`),
+		"type only folded":     edit(`"type":"access"`, `"TYPE":"access"`),
+		"sub only folded":      edit(`"sub":"7"`, `"\u017fub":"7"`),
+		"sid null":             edit(`"sid":"s1"`, `"sid":null`),
+		"iat null":             edit(iat, `"iat":null`),
+		"nbf null":             edit(nbf, `"nbf":null`),
+		"aud null":             edit(`"aud":"authgin"`, `"aud":null`),
+		"aud array null":       edit(`"aud":"authgin"`, `"aud":["authgin",null]`),
+		"permissions null one": edit(`["admin"]`, `["admin",null]`),
+		"aud object":           edit(`"aud":"authgin"`, `"aud":{"authgin":1}`),
+		// An escaped U+FFFD cannot be told from a lone surrogate once
+		// encoding/json has read it: both are refused (issueAccess writes
+		// U+FFFD as is).
+		"escaped replacement": edit(`"username":"alice"`, `"username":"\ufffd"`),
 	}
 	tk := mustTokens(t, nil)
 	for name, payload := range bad {
@@ -382,6 +442,9 @@ func TestParseAccessClaims(t *testing.T) {
 		"escapes":                edit(`"username":"alice"`, `"username":"\u0061lice"`),
 		"permissions null":       edit(`["admin"]`, `null`),
 		"permissions empty":      edit(`["admin"]`, `[]`),
+		"arrays spaced":          strings.Replace(edit(`["admin"]`, "[ \"admin\" ,\n\"x\" ]"), `"aud":"authgin"`, `"aud":[ "authgin" ]`, 1),
+		"folded twin, same":      edit(`"sid":"s1"`, `"sid":"s1","SID":"s1"`),
+		"literal replacement":    edit(`"sid":"s1"`, `"sid":"s1","x":"\ud83d\ude00 �"`),
 	}
 	for name, payload := range good {
 		t.Run(name, func(t *testing.T) {
@@ -677,61 +740,115 @@ func TestOpaqueToken(t *testing.T) {
 	}
 }
 
-// TestDecodeClaimsMatchesEncodingJSON checks the hand-written decoder
-// against encoding/json on every kind of string the issuer may write.
-func TestDecodeClaimsMatchesEncodingJSON(t *testing.T) {
+// unmarshalClaims reads an access token payload strictly.
+func unmarshalClaims(p []byte) (accessToken, error) {
+	var c accessToken
+	err := c.readStrict(p)
+	return c, err
+}
+
+// TestClaimsMatchEncodingJSON issues tokens with every kind of string the
+// issuer may write and checks that parsing returns the issued claims, which
+// are what encoding/json reads from the payload, and that the strict
+// decoding of a payload that is not as issued (a space added) agrees.
+func TestClaimsMatchEncodingJSON(t *testing.T) {
+	tk := mustTokens(t, nil)
 	names := []string{"", "plain", "Zoë", "日本語", "emoji 😀", "<script>&amp;", "tab\tnl\nnul\x00", "quote\"back\\slash",
-		"\u2028\u2029", "\x7f\u0080", "invalid \xff utf8", "/slash", strings.Repeat("é", 100)}
+		"\u2028\u2029", "\x7f\u0080", "invalid \xff utf8", "/slash", "\ufffd", strings.Repeat("é", 100)}
 	for _, n := range names {
-		c := AccessClaims{ID: 9, Username: n, Permissions: []string{n, "x"}, Type: "access", Subject: "9",
-			SessionID: n, Issuer: "authgin", Audience: "authgin", IssuedAt: 1, NotBefore: 2, ExpiresAt: 3}
-		b, err := json.Marshal(c)
+		raw, issued, err := tk.issueAccess(testNow, 9, n, []string{n, "x"}, n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want AccessClaims
-		if err := json.Unmarshal(b, &want); err != nil {
-			t.Fatal(err)
+		if v := strings.ToValidUTF8(n, "\uFFFD"); issued.Username != v || issued.SessionID != v || issued.Permissions[0] != v {
+			t.Fatalf("%q: issued %+v", n, issued)
 		}
-		got, ok := decodeClaims(b, "authgin", "authgin")
-		if !ok || !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: decoded %+v (%v), encoding/json %+v", n, got, ok, want)
+		got, err := tk.parseAccess(raw, testNow)
+		if err != nil || !reflect.DeepEqual(got, issued) {
+			t.Fatalf("%q: parsed %+v (%v), issued %+v", n, got, err, issued)
+		}
+		payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+		var want AccessClaims
+		if err := json.Unmarshal(payload, &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parsed %+v, encoding/json %+v (%v)", n, got, want, err)
+		}
+		var lenient accessToken
+		err1 := json.Unmarshal(payload, &lenient)
+		strict, err2 := unmarshalClaims(append([]byte("{ "), payload[1:]...))
+		if err1 != nil || err2 != nil || !strict.equal(&lenient) {
+			t.Fatalf("%q: encoding/json %+v (%v), strict %+v (%v)", n, lenient, err1, strict, err2)
 		}
 	}
+}
+
+// TestAppendIssuedMatchesEncodingJSON checks the fast encoder of
+// checkPayload against encoding/json: equal bytes whenever it encodes,
+// and it encodes every claim set whose strings need no escape.
+func TestAppendIssuedMatchesEncodingJSON(t *testing.T) {
+	strs := []string{"", "plain", "Zoë", "日本語", "emoji 😀", "\uFFFD", "sp ace/slash", strings.Repeat("é", 100),
+		"<b>", "a&b", "q\"q", "back\\slash", "tab\t", "nul\x00", "\x7f", "\u2028", "\u2029", "bad \xff"}
+	for _, n := range strs {
+		for _, perms := range [][]string{nil, {}, {n}, {"a", n, "b"}} {
+			c := AccessClaims{ID: 1<<63 - 1, Username: n, Permissions: perms, Type: "access", Subject: n,
+				SessionID: n, Issuer: n, Audience: n, IssuedAt: -1 << 63, NotBefore: 0, ExpiresAt: -5}
+			want, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := appendIssued([]byte("prefix"), &c)
+			plain := !strings.ContainsAny(n, "<>&\"\\\t\x00\u2028\u2029") && utf8.ValidString(n)
+			if ok != plain || (ok && string(got) != "prefix"+string(want)) {
+				t.Fatalf("%q %q: appendIssued %q %v, encoding/json %q", n, perms, got, ok, want)
+			}
+		}
+	}
+}
+
+// TestUnmarshalClaimsIntegers checks the integer claims over int64's range.
+func TestUnmarshalClaimsIntegers(t *testing.T) {
 	for _, v := range []int64{1, 9, 10, 1<<53 + 1, 1<<63 - 1} {
 		b := fmt.Appendf(nil, `{"id":%d,"sub":"%d","type":"access","iss":"i","aud":"a","iat":%d,"exp":%d}`, v, v, -v, v)
-		c, ok := decodeClaims(b, "i", "a")
-		if !ok || c.ID != v || c.IssuedAt != -v || c.ExpiresAt != v {
-			t.Fatalf("%d: %+v %v", v, c, ok)
+		c, err := unmarshalClaims(b)
+		if err != nil || c.ID != v || c.IssuedAt.unix != -v || c.ExpiresAt.unix != v || c.Validate() != nil {
+			t.Fatalf("%d: %+v %v", v, c, err)
 		}
 	}
 	b := []byte(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":-9223372036854775808,"exp":1}`)
-	if c, ok := decodeClaims(b, "i", "a"); !ok || c.IssuedAt != -1<<63 {
-		t.Fatalf("min int64: %+v %v", c, ok)
+	if c, err := unmarshalClaims(b); err != nil || c.IssuedAt.unix != -1<<63 {
+		t.Fatalf("min int64: %+v %v", c, err)
 	}
 	b = []byte(`{"id":1,"sub":"1","type":"access","iss":"i","aud":"a","iat":-9223372036854775809,"exp":1}`)
-	if _, ok := decodeClaims(b, "i", "a"); ok {
+	if _, err := unmarshalClaims(b); err == nil {
 		t.Fatal("below min int64 accepted")
 	}
 }
 
-func TestB64DecodeMatchesEncodingBase64(t *testing.T) {
-	strict := base64.RawURLEncoding.Strict()
-	for n := range 70 {
-		src := make([]byte, n)
-		rand.Read(src)
-		enc := base64.RawURLEncoding.EncodeToString(src)
-		got, ok := b64Decode(nil, enc)
-		if !ok || !bytes.Equal(got, src) {
-			t.Fatalf("%q: %x %v", enc, got, ok)
-		}
+// TestParseAccessBase64Spelling checks that a token has one spelling: the
+// same signature bytes written with non-zero trailing bits, padding or a
+// line break inside are refused, though encoding/base64 decodes some of
+// them to the same bytes.
+func TestParseAccessBase64Spelling(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	tk := mustTokens(t, nil)
+	raw, _, err := tk.issueAccess(testNow, 7, "alice", nil, "s")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range []string{"A", "AB", "AC", "ABC", "ABD", "AAAAA", "AA==", "A+/A", "AA\nA", "ABCD", "____", "-_-_"} {
-		want, err := strict.DecodeString(s)
-		got, ok := b64Decode(nil, s)
-		if ok != (err == nil && !strings.ContainsAny(s, "\r\n")) || (ok && !bytes.Equal(got, want)) {
-			t.Fatalf("%q: ours %x %v, encoding/base64 %x %v", s, got, ok, want, err)
-		}
+	dot := strings.LastIndexByte(raw, '.')
+	sig := raw[dot+1:]
+	if len(sig)%4 != 3 {
+		t.Fatalf("signature segment of %d characters", len(sig))
+	}
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	for bits := 1; bits < 4; bits++ { // the two unused bits of the last character
+		rejects(t, tk, raw[:len(raw)-1]+string(alphabet[last|bits]), testNow)
+	}
+	for _, v := range []string{raw + "=", raw[:dot+5] + "\n" + raw[dot+5:], raw[:dot+5] + "\r\n" + raw[dot+5:], raw + "\n",
+		strings.Replace(raw, ".", "\n.", 1)} {
+		rejects(t, tk, v, testNow)
+	}
+	if _, err := tk.parseAccess(raw, testNow); err != nil {
+		t.Fatal(err)
 	}
 }
 
