@@ -134,7 +134,7 @@ func TestSigningKeyFromPEM(t *testing.T) {
 		if s.Algorithm != alg || s.KeyID != want || len(want) != 43 {
 			t.Fatalf("%s: %+v", alg, s)
 		}
-		toks, err := newTokens(&Options{Signing: s, Issuer: "i", Audience: "a", AccessTTL: time.Minute})
+		toks, err := newTokenIssuer(&Options{Signing: s, Issuer: "i", Audience: "a", AccessTTL: time.Minute})
 		if err != nil {
 			t.Fatalf("%s: %v", alg, err)
 		}

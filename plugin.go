@@ -58,7 +58,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	toks, err := newTokens(&o)
+	toks, err := newTokenIssuer(&o)
 	if err != nil {
 		return nil, err
 	}

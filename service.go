@@ -17,7 +17,7 @@ import (
 type Service struct {
 	o       *Options
 	st      *store
-	tokens  *tokens
+	tokens  *tokenIssuer
 	hasher  *hasher
 	loginTx *groupCommit // runs logins' transactions (in groups on SQLite)
 	limits  *throttler

@@ -77,9 +77,9 @@ const (
 	maxUnknownClaims = 16
 )
 
-// tokens signs and verifies access tokens for one Auth. It is safe for
+// tokenIssuer signs and verifies access tokens for one Auth. It is safe for
 // concurrent use.
-type tokens struct {
+type tokenIssuer struct {
 	method   jwt.SigningMethod
 	signKey  any    // []byte (HS256) or the private key
 	header   string // base64url of the fixed JOSE header of issued tokens
@@ -92,17 +92,17 @@ type tokens struct {
 	states   sync.Pool // *parseState
 }
 
-// newTokens builds the signer and verifier from validated options: HS256
+// newTokenIssuer builds the signer and verifier from validated options: HS256
 // with o.Secret, or o.Signing. o.Issuer, o.Audience and o.AccessTTL must be
 // set. Errors name the option field.
-func newTokens(o *Options) (*tokens, error) {
+func newTokenIssuer(o *Options) (*tokenIssuer, error) {
 	if o.AccessTTL < time.Second {
 		return nil, fmt.Errorf("authgin: Options.AccessTTL must be at least 1s (got %s)", o.AccessTTL)
 	}
 	if o.Issuer == "" || o.Audience == "" {
 		return nil, fmt.Errorf("authgin: Options.Issuer and Options.Audience must not be empty")
 	}
-	t := &tokens{
+	t := &tokenIssuer{
 		issuer:   o.Issuer,
 		audience: o.Audience,
 		ttl:      o.AccessTTL,
@@ -268,7 +268,7 @@ func checkVerifyKey(alg string, key crypto.PublicKey) (any, error) {
 // exp = now + AccessTTL, sub = the decimal id, type "access". It returns the
 // token and its claims (as parseAccess would return them: strings that are
 // not valid UTF-8 carry U+FFFD in place of the invalid bytes).
-func (t *tokens) issueAccess(now time.Time, id int64, username string, perms []string, sid string) (string, AccessClaims, error) {
+func (t *tokenIssuer) issueAccess(now time.Time, id int64, username string, perms []string, sid string) (string, AccessClaims, error) {
 	if perms == nil {
 		perms = []string{} // encode [] as authx does, never null
 	}
@@ -310,7 +310,7 @@ func (t *tokens) issueAccess(now time.Time, id int64, username string, perms []s
 // Verified tokens are cached by their exact text; a hit re-checks exp, nbf
 // and iat against now and costs no allocation. The returned Permissions
 // slice is shared with the cache and must not be modified.
-func (t *tokens) parseAccess(raw string, now time.Time) (AccessClaims, error) {
+func (t *tokenIssuer) parseAccess(raw string, now time.Time) (AccessClaims, error) {
 	if len(raw) == 0 || len(raw) > maxTokenLen {
 		return AccessClaims{}, ErrInvalidToken
 	}
@@ -352,7 +352,7 @@ type parseState struct {
 // key pinned by keys.key), exp required, iat and nbf with clockSkew's
 // leeway, iss, aud, and accessToken.Validate; then checkPayload. The
 // caller's validAt takes the leeway off exp.
-func (t *tokens) verify(raw string, now time.Time) (AccessClaims, bool) {
+func (t *tokenIssuer) verify(raw string, now time.Time) (AccessClaims, bool) {
 	if !oneSpelling(raw) {
 		return AccessClaims{}, false
 	}

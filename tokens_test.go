@@ -41,9 +41,9 @@ func tokenOptions(s *SigningConfig) *Options {
 	return o
 }
 
-func mustTokens(t testing.TB, s *SigningConfig) *tokens {
+func mustTokens(t testing.TB, s *SigningConfig) *tokenIssuer {
 	t.Helper()
-	tk, err := newTokens(tokenOptions(s))
+	tk, err := newTokenIssuer(tokenOptions(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestTokensRoundTrip(t *testing.T) {
 				t.Fatalf("issued claims %+v, want %+v", issued, want)
 			}
 			// A fresh verifier (empty cache) and the issuer's own (miss, then hit).
-			for _, v := range []*tokens{tk, tk, tk} {
+			for _, v := range []*tokenIssuer{tk, tk, tk} {
 				got, err := v.parseAccess(raw, testNow.Add(time.Minute))
 				if err != nil {
 					t.Fatal(err)
@@ -196,7 +196,7 @@ func TestIssueAccessInvalidUTF8(t *testing.T) {
 }
 
 // rejects asserts that tk refuses raw with exactly ErrInvalidToken.
-func rejects(t *testing.T, tk *tokens, raw string, now time.Time) {
+func rejects(t *testing.T, tk *tokenIssuer, raw string, now time.Time) {
 	t.Helper()
 	n := tk.cache.len()
 	c, err := tk.parseAccess(raw, now)
@@ -699,7 +699,7 @@ func TestNewTokensOptions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := newTokens(c.o)
+			_, err := newTokenIssuer(c.o)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "authgin: ") {
 				t.Fatalf("err = %v, want one naming %s", err, c.want)
 			}
@@ -707,7 +707,7 @@ func TestNewTokensOptions(t *testing.T) {
 	}
 	// The secret is copied: changing the caller's slice changes nothing.
 	o := tokenOptions(nil)
-	tk, err := newTokens(o)
+	tk, err := newTokenIssuer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
