@@ -64,24 +64,15 @@ func (s *store) lockAccount(ctx context.Context, id int64) (*Account, error) {
 type taken struct{ email, username, skeleton bool }
 
 // keysTaken reports which of an email key, a username key and a skeleton
-// are taken.
+// are taken: three unique-index lookups in one plain statement (every
+// registration runs it).
 func (s *store) keysTaken(ctx context.Context, emailKey, usernameKey, skeleton string) (taken, error) {
-	db, cancel := s.gorm(ctx)
-	defer cancel()
-	var rows []Account
-	err := db.Select("email_key", "username_key", "username_skeleton").
-		Where("email_key = ? OR username_key = ? OR username_skeleton = ?", emailKey, usernameKey, skeleton).
-		Limit(3).Find(&rows).Error
-	if err != nil {
-		return taken{}, dbError(err)
-	}
 	var t taken
-	for _, r := range rows {
-		t.email = t.email || r.EmailKey == emailKey
-		t.username = t.username || r.UsernameKey == usernameKey
-		t.skeleton = t.skeleton || (r.UsernameSkeleton != nil && *r.UsernameSkeleton == skeleton)
-	}
-	return t, nil
+	_, err := s.scanRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE email_key = ?),
+  EXISTS (SELECT 1 FROM users WHERE username_key = ?),
+  EXISTS (SELECT 1 FROM users WHERE username_skeleton = ?)`, []any{emailKey, usernameKey, skeleton},
+		&t.email, &t.username, &t.skeleton)
+	return t, err
 }
 
 // insertAccount inserts a and sets its ID. A taken email key, username
