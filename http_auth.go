@@ -50,28 +50,34 @@ func clientOf(c *gin.Context) Client {
 // bindJSON decodes a JSON object body into v: application/json only (415),
 // at most maxBody bytes (413), valid UTF-8 and exactly one JSON value (400).
 func bindJSON(c *gin.Context, v any) error {
+	_, err := bindJSONBody(c, v)
+	return err
+}
+
+// bindJSONBody is bindJSON that also returns the body.
+func bindJSONBody(c *gin.Context, v any) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return ErrUnsupportedMediaType
+		return nil, ErrUnsupportedMediaType
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
-			return ErrBodyTooLarge
+			return nil, ErrBodyTooLarge
 		}
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
 	if !utf8.Valid(body) {
-		return ErrMalformedBody.withDetail("Request body is not valid UTF-8")
+		return nil, ErrMalformedBody.withDetail("Request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
-	return nil
+	return body, nil
 }
 
 // issue renders a login: both cookies and the public user.
@@ -80,15 +86,17 @@ func (h *handlers) issue(c *gin.Context, acct *Account, t Tokens) {
 	h.cookies.setAccess(c, t.Access, t.AccessExpires, now)
 	h.cookies.setRefresh(c, t.Refresh, t.RefreshExpires, now)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newPublicUser(acct))
+	c.JSON(http.StatusOK, h.publicUser(c, acct))
 }
 
 func (h *handlers) register(c *gin.Context) {
 	var in RegisterInput
-	if err := bindJSON(c, &in); err != nil {
+	body, err := bindJSONBody(c, &in)
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
+	in.body = string(body)
 	acct, t, err := h.svc.SignUp(c.Request.Context(), in, clientOf(c))
 	if err != nil {
 		h.fail(c, err)
