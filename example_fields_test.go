@@ -15,7 +15,7 @@ import (
 
 // Profile is an app's own user fields.
 type Profile struct {
-	DisplayName string `json:"display_name" authgin:"editable,public"`
+	DisplayName string `json:"display_name" authgin:"editable,public,searchable"`
 	Locale      string `json:"locale" authgin:"editable"`
 }
 

@@ -33,7 +33,7 @@ type UserFields struct {
 // database and admin search:
 //
 //	type Profile struct {
-//		DisplayName string `json:"display_name" authgin:"editable,public"`
+//		DisplayName string `json:"display_name" authgin:"editable,public,searchable"`
 //		Locale      string `json:"locale" authgin:"editable"`
 //		Referrer    string `json:"referrer"`               // set at register only
 //		Plan        string `json:"plan" authgin:"readonly"` // set by the app only
@@ -46,6 +46,8 @@ type UserFields struct {
 //   - readonly: neither may set it; only the app's Go code (SaveProfile).
 //   - public: the register and login answers carry it beside the public
 //     user (GET /me carries every field).
+//   - searchable: admin search can filter on it (GET ?field.<name>=value);
+//     string, bool and integer fields only.
 //
 // If *P has a method Validate() error, it runs on the whole profile before
 // every write, and may normalise it (trim spaces...): what it leaves is
@@ -140,8 +142,8 @@ type fieldSpec struct {
 	index int    // in the struct
 	typ   reflect.Type
 	// text: stored as the string itself (string kinds); else as JSON.
-	text                       bool
-	editable, readonly, public bool
+	text                                   bool
+	editable, readonly, public, searchable bool
 }
 
 type profileValidator interface{ Validate() error }
@@ -211,13 +213,18 @@ func newFieldSchema(t reflect.Type) (*fieldSchema, error) {
 					f.readonly = true
 				case "public":
 					f.public = true
+				case "searchable":
+					f.searchable = true
 				default:
-					return nil, fail("unknown authgin tag option %q (editable, readonly, public)", opt)
+					return nil, fail("unknown authgin tag option %q (editable, readonly, public, searchable)", opt)
 				}
 			}
 		}
 		if f.editable && f.readonly {
 			return nil, fail("a field cannot be both editable and readonly")
+		}
+		if f.searchable && !scalarKind(sf.Type.Kind()) {
+			return nil, fail("only string, bool and integer fields can be searchable, not %v", sf.Type)
 		}
 		fs.public = fs.public || f.public
 		fs.fields = append(fs.fields, f)
@@ -239,6 +246,16 @@ func jsonable(t reflect.Type) bool {
 		return t.Key().Kind() == reflect.String && jsonable(t.Elem())
 	}
 	return true
+}
+
+// scalarKind: the kinds a searchable field may have.
+func scalarKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 // field returns the field named name, or nil.
@@ -322,6 +339,21 @@ func (f *fieldSpec) decodeStored(dst reflect.Value, s string) error {
 	}
 	dst.Set(v.Elem())
 	return nil
+}
+
+// searchValue returns the stored form of a search's text for field f.
+func (f *fieldSpec) searchValue(q string) (string, error) {
+	v := reflect.New(f.typ).Elem()
+	if f.text {
+		v.SetString(q)
+	} else if err := json.Unmarshal([]byte(q), v.Addr().Interface()); err != nil {
+		return "", ErrInvalidInput.withDetail("field.%s must be %s", f.name, f.what())
+	}
+	s, err := f.encode(v)
+	if err != nil {
+		return "", ErrInvalidInput.withDetail("field.%s: invalid value", f.name)
+	}
+	return s, nil
 }
 
 // storedField is one row of user_fields.

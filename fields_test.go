@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,9 @@ import (
 
 // appProfile is a test app's profile: a field of each kind of rule.
 type appProfile struct {
-	DisplayName string   `json:"display_name" authgin:"editable,public"`
-	Locale      string   `json:"locale" authgin:"editable"`
-	Newsletter  bool     `json:"newsletter" authgin:"editable"`
+	DisplayName string   `json:"display_name" authgin:"editable,public,searchable"`
+	Locale      string   `json:"locale" authgin:"editable,searchable"`
+	Newsletter  bool     `json:"newsletter" authgin:"editable,searchable"`
 	Age         int      `json:"age" authgin:"editable"`
 	Tags        []string `json:"tags" authgin:"editable"`
 	Referrer    string   `json:"referrer"`                // register only
@@ -277,6 +278,7 @@ func TestUserFieldsNone(t *testing.T) {
 	}
 	wantStatus(t, c.do("PATCH", testBase+"/me", map[string]any{"display_name": "x"}), 200)
 	wantError(t, c.do("PATCH", testBase+"/me", `[1]`), 400, "malformed_body", "")
+	wantError(t, e.admin().do("GET", testBase+"?field.display_name=Fay", nil), 400, "invalid_input", "")
 	if _, err := LoadProfile[appProfile](context.Background(), e.auth.Service(), 1); err == nil {
 		t.Fatal("LoadProfile without UserFields")
 	}
@@ -285,6 +287,59 @@ func TestUserFieldsNone(t *testing.T) {
 	if err == nil {
 		t.Fatal("SignUp took a Profile without UserFields")
 	}
+}
+
+func TestUserFieldsSearch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, withProfile)
+		admin := e.admin()
+		for _, u := range []struct {
+			name, display, locale string
+			news                  bool
+		}{
+			{"gil", "Gil", "en", true}, {"hal", "Hal", "en", false}, {"ida", "Gil", "de", true}, {"jon", "gil", "en", true},
+		} {
+			wantStatus(t, e.client().registerWith(u.name+"@example.com", u.name,
+				map[string]any{"display_name": u.display, "locale": u.locale, "newsletter": u.news, "age": 20}), 200)
+		}
+		names := func(query string) []string {
+			t.Helper()
+			r := admin.do("GET", testBase+query, nil)
+			wantStatus(t, r, 200)
+			var out []string
+			for _, it := range r.json["items"].([]any) {
+				m := it.(map[string]any)
+				out = append(out, m["username"].(string))
+				if m["display_name"] == nil || m["age"] != float64(20) && m["username"] != "root" {
+					t.Fatalf("item without its fields: %v", m)
+				}
+			}
+			return out
+		}
+		for q, want := range map[string][]string{
+			"?field.display_name=Gil":                                    {"gil", "ida"}, // exact, case-sensitive
+			"?field.display_name=Gil&field.locale=en":                    {"gil"},
+			"?field.newsletter=true":                                     {"gil", "ida", "jon"},
+			"?field.newsletter=false":                                    {"hal"},
+			"?field.newsletter=true&username=o":                          {"jon"},
+			"?field.display_name=G%25":                                   nil, // text, not a pattern
+			"?field.locale=en&field.newsletter=true&field.display_name=": nil,
+		} {
+			if got := names(q); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %v, want %v", q, got, want)
+			}
+		}
+		for _, q := range []string{"?field.age=20", "?field.referrer=x", "?field.nope=1", "?field.newsletter=maybe",
+			"?field.display_name=" + strings.Repeat("x", maxFieldValueLen+1)} {
+			wantError(t, admin.do("GET", testBase+q, nil), 400, "invalid_input", "")
+		}
+		// The admin profile carries every field.
+		r := admin.do("GET", testBase+"/"+strconv.FormatInt(e.account("ida").ID, 10), nil)
+		wantStatus(t, r, 200)
+		if r.str("display_name") != "Gil" || r.str("locale") != "de" || r.json["newsletter"] != true || r.str("plan") != "" {
+			t.Fatalf("admin profile %s", r.raw)
+		}
+	})
 }
 
 // The store's deleteFields, for delete account, and the foreign key that
@@ -454,6 +509,9 @@ func TestUserFieldsRefusedTypes(t *testing.T) {
 		{UserFieldsOf[struct {
 			A string `authgin:"editable,readonly"`
 		}](), "both editable and readonly"},
+		{UserFieldsOf[struct {
+			A []string `authgin:"searchable"`
+		}](), "only string, bool and integer"},
 		{UserFieldsOf[struct {
 			A string `authgin:"secret"`
 		}](), `unknown authgin tag option "secret"`},

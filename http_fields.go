@@ -3,6 +3,7 @@ package authgin
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -52,4 +53,20 @@ func (h *handlers) publicUser(c *gin.Context, acct *Account) any {
 		return u
 	}
 	return withFields{u, fields}
+}
+
+// fieldQuery collects admin search's ?field.<name>=value parameters.
+func fieldQuery(c *gin.Context) map[string]string {
+	var q map[string]string
+	for k, v := range c.Request.URL.Query() {
+		name, ok := strings.CutPrefix(k, "field.")
+		if !ok || len(v) == 0 {
+			continue
+		}
+		if q == nil {
+			q = map[string]string{}
+		}
+		q[name] = v[0]
+	}
+	return q
 }

@@ -141,7 +141,7 @@ type Options struct {
 
 	// UserFields declares the app's own user fields: UserFieldsOf[P]() for
 	// a struct P. Register accepts them, GET and PATCH /me read and change
-	// them. Zero: none.
+	// them, admin search filters on them. Zero: none.
 	UserFields UserFields
 
 	// Hooks are called after the corresponding event was committed.

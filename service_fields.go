@@ -200,3 +200,60 @@ func changedFields(old, next []storedField) []storedField {
 	}
 	return out
 }
+
+// fieldFilters turns SearchQuery.Fields into stored values to match.
+func (s *Service) fieldFilters(q map[string]string) ([]storedField, error) {
+	if len(q) == 0 {
+		return nil, nil
+	}
+	fs := s.o.UserFields.s
+	out := make([]storedField, 0, len(q))
+	for name, text := range q {
+		var f *fieldSpec
+		if fs != nil {
+			f = fs.field(name)
+		}
+		if f == nil || !f.searchable {
+			return nil, ErrInvalidInput.withDetail("field.%s is not a searchable user field", name)
+		}
+		v, err := f.searchValue(text)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, storedField{name, v})
+	}
+	return out, nil
+}
+
+// attachFields sets the user fields of admin profiles (one query).
+func (s *Service) attachFields(ctx context.Context, profiles []Profile) error {
+	fs := s.o.UserFields.s
+	if fs == nil || len(profiles) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(profiles))
+	for i := range profiles {
+		ids[i] = profiles[i].ID
+	}
+	rows, err := s.st.fieldRowsOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range profiles {
+		p, err := fs.decodeRows(rows[profiles[i].ID])
+		if err != nil {
+			return err
+		}
+		if profiles[i].fields, err = fs.render(p, allFields); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MarshalJSON renders the profile with the user's own fields after its
+// members.
+func (p Profile) MarshalJSON() ([]byte, error) {
+	type plain Profile
+	return withFields{base: plain(p), fields: p.fields}.MarshalJSON()
+}

@@ -74,6 +74,24 @@ func (s *store) profileRows(ctx context.Context, userID int64) ([]storedField, e
 	return out, nil
 }
 
+// fieldRowsOf loads the field rows of several users.
+func (s *store) fieldRowsOf(ctx context.Context, userIDs []int64) (map[int64][]storedField, error) {
+	out := make(map[int64][]storedField, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	db, cancel := s.gorm(ctx)
+	defer cancel()
+	var rows []userField
+	if err := db.Select("user_id", "name", "value").Where("user_id IN ?", userIDs).Order("user_id, name").Find(&rows).Error; err != nil {
+		return nil, dbError(err)
+	}
+	for _, r := range rows {
+		out[r.UserID] = append(out[r.UserID], storedField{r.Name, r.Value})
+	}
+	return out, nil
+}
+
 // replaceFields stores rows as a user's values of those fields, replacing
 // the rows they had (two statements; run it in a transaction).
 func (s *store) replaceFields(ctx context.Context, userID int64, rows []storedField) error {
@@ -98,4 +116,10 @@ func (s *store) replaceFields(ctx context.Context, userID int64, rows []storedFi
 // needs this call.
 func (s *store) deleteFields(ctx context.Context, userID int64) (int64, error) {
 	return s.exec(ctx, "DELETE FROM user_fields WHERE user_id = ?", userID)
+}
+
+// fieldMatch is the SQL condition on users that a field equal to a stored
+// value adds to a search, and its arguments.
+func fieldMatch(f storedField) (string, []any) {
+	return "id IN (SELECT user_id FROM user_fields WHERE name = ? AND value = ?)", []any{f.name, f.value}
 }
