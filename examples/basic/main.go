@@ -79,6 +79,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		RecaptchaSecret: os.Getenv("RECAPTCHA_SECRET"),
 		Mailer:          mailer,
 		Logger:          log,
+		UserFields:      authgin.UserFieldsOf[Profile](),
 	}
 	auth, err := authgin.Register(r.Group("/api/users"), opts)
 	if err != nil {
@@ -96,7 +97,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 	api := r.Group("/api", auth.RequireUser())
 	api.GET("/me", func(c *gin.Context) {
 		u, _ := authgin.CurrentUser(c)
-		c.JSON(http.StatusOK, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions})
+		// The profile costs a query, made only by the handlers that ask.
+		p, err := authgin.CurrentProfile[Profile](c)
+		if err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions, "display_name": p.DisplayName})
 	})
 
 	srv := &http.Server{Addr: env("ADDR", ":8000"), Handler: r, ReadHeaderTimeout: 10 * time.Second}
