@@ -124,6 +124,10 @@ var (
 	ErrInvalidPage       = newError(http.StatusBadRequest, "invalid_page", "Invalid page")
 )
 
+// ErrInvalidProfile is the 400 of a user field (Options.UserFields) that
+// register or PATCH /me refused; its detail names the field.
+var ErrInvalidProfile = newError(http.StatusBadRequest, "invalid_profile", "Invalid profile")
+
 // httpError maps any error to the *Error rendered to the client. Errors that
 // are not *Error are database or programming faults: the caller logs them;
 // the client sees only a code.

@@ -154,7 +154,8 @@ func (h *handlers) userProfile(c *gin.Context) {
 	c.JSON(http.StatusOK, p)
 }
 
-// search serves GET "" ?id=&username=&p= (authx's search router).
+// search serves GET "" ?id=&username=&p= (authx's search router) and
+// ?field.<name>= (user fields).
 func (h *handlers) search(c *gin.Context) {
 	var q SearchQuery
 	if v, ok := c.GetQuery("id"); ok && v != "" {
@@ -166,6 +167,7 @@ func (h *handlers) search(c *gin.Context) {
 		q.ID = id
 	}
 	q.Username = c.Query("username")
+	q.Fields = fieldQuery(c)
 	p, err := pageParam(c)
 	if err != nil {
 		h.fail(c, err)

@@ -57,34 +57,40 @@ func clientOf(c *gin.Context) Client {
 // with two keys that differ only in case, are malformed too (strictKeys).
 // Keys that v does not know are allowed: clients send extra fields.
 func bindJSON(c *gin.Context, v any) error {
+	_, err := bindJSONBody(c, v)
+	return err
+}
+
+// bindJSONBody is bindJSON that also returns the body.
+func bindJSONBody(c *gin.Context, v any) ([]byte, error) {
 	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return ErrUnsupportedMediaType
+		return nil, ErrUnsupportedMediaType
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return ErrMalformedBody.withDetail("Request body must be UTF-8 (charset=utf-8)")
+		return nil, ErrMalformedBody.withDetail("Request body must be UTF-8 (charset=utf-8)")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
-			return ErrBodyTooLarge
+			return nil, ErrBodyTooLarge
 		}
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
 	if !utf8.Valid(body) {
-		return ErrMalformedBody.withDetail("Request body is not valid UTF-8")
+		return nil, ErrMalformedBody.withDetail("Request body is not valid UTF-8")
 	}
 	if err := strictKeys(body); err != nil {
-		return err
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return ErrMalformedBody
+		return nil, ErrMalformedBody
 	}
-	return nil
+	return body, nil
 }
 
 // strictKeys walks the JSON value in body with encoding/json's token
@@ -164,15 +170,17 @@ func (h *handlers) issue(c *gin.Context, acct *Account, t Tokens) {
 	h.cookies.setAccess(c, t.Access, t.AccessExpires, now)
 	h.cookies.setRefresh(c, t.Refresh, t.RefreshExpires, now)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, newPublicUser(acct))
+	c.JSON(http.StatusOK, h.publicUser(c, acct))
 }
 
 func (h *handlers) register(c *gin.Context) {
 	var in RegisterInput
-	if err := bindJSON(c, &in); err != nil {
+	body, err := bindJSONBody(c, &in)
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
+	in.body = string(body)
 	acct, t, err := h.svc.SignUp(c.Request.Context(), in, clientOf(c))
 	if err != nil {
 		h.fail(c, err)

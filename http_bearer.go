@@ -34,11 +34,11 @@ func (h *handlers) bearerMode(c *gin.Context) bool {
 
 // bearerTokens is the body of a bearer login or refresh.
 type bearerTokens struct {
-	User         *publicUser `json:"user,omitempty"`
-	AccessToken  string      `json:"access_token"`
-	RefreshToken string      `json:"refresh_token,omitempty"`
-	TokenType    string      `json:"token_type"`
-	ExpiresIn    int64       `json:"expires_in"` // seconds the access token lives
+	User         any    `json:"user,omitempty"` // the public user, with public user fields
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"` // seconds the access token lives
 }
 
 func newBearerTokens(t Tokens) bearerTokens {
@@ -51,8 +51,7 @@ func newBearerTokens(t Tokens) bearerTokens {
 // issueBearer renders a bearer client's login.
 func (h *handlers) issueBearer(c *gin.Context, acct *Account, t Tokens) {
 	body := newBearerTokens(t)
-	u := newPublicUser(acct)
-	body.User = &u
+	body.User = h.publicUser(c, acct)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, body)
 }

@@ -31,6 +31,10 @@ func (u User) HasPermission(p string) bool { return hasPermission(u.Permissions,
 // contextKey is the gin context key of the *AccessClaims of the request.
 const contextKey = "github.com/authgin/authgin.claims"
 
+// serviceKey is the gin context key of the *Service that authenticated
+// the request, for CurrentProfile; set only with Options.UserFields.
+const serviceKey = "github.com/authgin/authgin.service"
+
 // CurrentUser returns the user that RequireUser, OptionalUser,
 // RequireAdmin or RequirePermission stored in c.
 func CurrentUser(c *gin.Context) (User, bool) {
@@ -119,6 +123,9 @@ func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 		}
 	}
 	c.Set(contextKey, &claims)
+	if a.o.UserFields.s != nil {
+		c.Set(serviceKey, a.svc)
+	}
 	return true, nil
 }
 

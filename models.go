@@ -172,7 +172,18 @@ type SecurityEvent struct {
 	CreatedAt time.Time `gorm:"not null;index:idx_security_events_user,priority:2;index:idx_security_events_kind,priority:2" json:"createdAt"`
 }
 
+// userField is one of the app's own fields of a user (UserFieldsOf): its
+// value as text, a string's own characters or JSON (table "user_fields").
+// The (name, value) index serves searches on a field; its columns fit
+// MySQL's utf8mb4 index limit. Deleting the user deletes its fields.
+type userField struct {
+	UserID int64    `gorm:"primaryKey;autoIncrement:false"`
+	Name   string   `gorm:"primaryKey;size:64;index:idx_user_fields_search,priority:1"`
+	Value  string   `gorm:"size:512;not null;index:idx_user_fields_search,priority:2"`
+	User   *Account `gorm:"foreignKey:UserID;constraint:OnDelete:CASCADE"`
+}
+
 // models lists every table the plugin migrates.
 func models() []any {
-	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}}
+	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}}
 }

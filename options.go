@@ -178,6 +178,11 @@ type Options struct {
 	// SkipMigration leaves the schema alone; the tables must exist.
 	SkipMigration bool
 
+	// UserFields declares the app's own user fields: UserFieldsOf[P]() for
+	// a struct P. Register accepts them, GET and PATCH /me read and change
+	// them, admin search filters on them. Zero: none.
+	UserFields UserFields
+
 	// Hooks are called after the corresponding event was committed.
 	Hooks Hooks
 
@@ -206,6 +211,9 @@ type Options struct {
 func (o Options) withDefaults() (Options, error) {
 	if o.DB == nil {
 		return o, errors.New("authgin: Options.DB is required")
+	}
+	if o.UserFields.err != nil {
+		return o, o.UserFields.err
 	}
 	if o.Signing == nil && len(o.Secret) < 32 {
 		return o, fmt.Errorf("authgin: Options.Secret must be at least 32 bytes (got %d)", len(o.Secret))

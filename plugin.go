@@ -185,6 +185,10 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	authed("POST", "/logout_all", user, h.logoutAll)
 	g.GET("/events", user, h.events)
 
+	// The user's own fields (Options.UserFields) beside the public user.
+	g.GET("/me", user, h.me)
+	g.PATCH("/me", user, h.patchMe)
+
 	// authx's admin router. Static segments win over /:id in gin's router.
 	g.GET("/blacklist", admin, h.blacklist)
 	authed("POST", "/:id/blacklist", admin, h.toggleBan)

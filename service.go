@@ -63,6 +63,13 @@ type RegisterInput struct {
 	Password1 string `json:"password1"`
 	Password2 string `json:"password2"`
 	Captcha   string `json:"captcha"`
+	// Profile is the new user's own fields (Options.UserFields): a P or
+	// *P; nil stores P's zero value, or the fields of body.
+	Profile any `json:"-"`
+	// body is POST /register's body, whose members named as user fields
+	// that are not readonly make the profile when Profile is nil (a
+	// string, so that RegisterInput stays comparable).
+	body string
 }
 
 // LoginInput is the body of POST /login; Login is an email or a username.
@@ -98,6 +105,10 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 	if err := noNUL(in.Captcha); err != nil {
 		return nil, Tokens{}, err
 	}
+	fields, err := s.signUpFields(in)
+	if err != nil {
+		return nil, Tokens{}, err
+	}
 	if s.o.RecaptchaSecret != "" && !s.o.Debug {
 		if err := s.captcha.verify(ctx, in.Captcha, cl.IP); err != nil {
 			return nil, Tokens{}, err
@@ -122,6 +133,9 @@ func (s *Service) SignUp(ctx context.Context, in RegisterInput, cl Client) (*Acc
 	var confirmToken string
 	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
 		if err := tx.insertAccount(ctx, acct); err != nil {
+			return err
+		}
+		if err := tx.insertFields(ctx, acct.ID, fields); err != nil {
 			return err
 		}
 		var err error

@@ -259,6 +259,9 @@ type Profile struct {
 	Permissions []string   `json:"permissions"`
 	CreatedAt   time.Time  `json:"createdAt"`
 	LastLogin   *time.Time `json:"lastLogin"`
+	// fields are the user's own fields (Options.UserFields), rendered
+	// after the members above.
+	fields []fieldJSON
 }
 
 func newProfile(a *Account) Profile {
@@ -282,7 +285,8 @@ func (s *Service) UserProfile(ctx context.Context, id int64) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	return newProfile(acct), nil
+	p := []Profile{newProfile(acct)}
+	return p[0], s.attachFields(ctx, p)
 }
 
 // SearchQuery filters SearchUsers. Zero fields do not filter.
@@ -291,6 +295,10 @@ type SearchQuery struct {
 	// Username matches usernames containing it, ignoring case. It is text,
 	// never a pattern: % and _ match themselves.
 	Username string
+	// Fields match users whose searchable user field (Options.UserFields)
+	// of each name has exactly the value given as text: a string as it
+	// is, other types as JSON (true, 42).
+	Fields map[string]string
 }
 
 // maxSearchLen bounds the username filter.
@@ -308,13 +316,20 @@ func (s *Service) SearchUsers(ctx context.Context, q SearchQuery, p int) (Page[P
 	if q.Username != "" {
 		fragment = searchKey(q.Username)
 	}
-	rows, n, err := s.st.searchAccounts(ctx, q.ID, fragment, p, PageSize)
+	match, err := s.fieldFilters(q.Fields)
+	if err != nil {
+		return Page[Profile]{}, err
+	}
+	rows, n, err := s.st.searchAccounts(ctx, q.ID, fragment, match, p, PageSize)
 	if err != nil {
 		return Page[Profile]{}, err
 	}
 	items := make([]Profile, 0, len(rows))
 	for i := range rows {
 		items = append(items, newProfile(&rows[i]))
+	}
+	if err := s.attachFields(ctx, items); err != nil {
+		return Page[Profile]{}, err
 	}
 	return Page[Profile]{Items: items, Pages: pageCount(n), CurrentPage: p}, nil
 }

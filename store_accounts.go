@@ -139,6 +139,7 @@ func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
 			"DELETE FROM email_confirmations WHERE user_id = ?",
 			"DELETE FROM password_resets WHERE user_id = ?",
 			"DELETE FROM security_events WHERE user_id = ?",
+			"DELETE FROM user_fields WHERE user_id = ?", // the foreign key does it too, where it exists
 		} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err
@@ -210,9 +211,10 @@ func (s *store) createAccount(ctx context.Context, a *Account) error {
 }
 
 // searchAccounts returns page p (pageSize rows by id) of the accounts with
-// id (0: any) whose username key contains fragment (empty: any), and how
-// many match in all. fragment is text, never a pattern.
-func (s *store) searchAccounts(ctx context.Context, id int64, fragment string, p, pageSize int) ([]Account, int64, error) {
+// id (0: any) whose username key contains fragment (empty: any) and whose
+// user fields have the stored values of match, and how many match in all.
+// fragment is text, never a pattern.
+func (s *store) searchAccounts(ctx context.Context, id int64, fragment string, match []storedField, p, pageSize int) ([]Account, int64, error) {
 	var rows []Account
 	n, err := s.page(ctx, &Account{}, func(db gormQuery) gormQuery {
 		if id != 0 {
@@ -220,6 +222,10 @@ func (s *store) searchAccounts(ctx context.Context, id int64, fragment string, p
 		}
 		if fragment != "" {
 			db = db.Where("username_key LIKE ? ESCAPE '!'", "%"+escapeLike(fragment)+"%")
+		}
+		for _, f := range match {
+			cond, args := fieldMatch(f)
+			db = db.Where(cond, args...)
 		}
 		return db
 	}, "id", p, pageSize, &rows)

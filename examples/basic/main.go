@@ -128,6 +128,7 @@ func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options))
 		// Front ends on the CORS origins send credentials: trust them for
 		// the cross-origin (CSRF) check too.
 		TrustedOrigins: origins,
+		UserFields:     authgin.UserFieldsOf[Profile](),
 	}
 	if opts.Cookie, err = cookieOptions(os.Getenv("COOKIE_SAMESITE"), os.Getenv("COOKIE_DOMAIN")); err != nil {
 		return nil, err
@@ -151,7 +152,13 @@ func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options))
 	api := r.Group("/api", auth.RequireUser())
 	api.GET("/me", func(c *gin.Context) {
 		u, _ := authgin.CurrentUser(c)
-		c.JSON(http.StatusOK, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions})
+		// The profile costs a query, made only by the handlers that ask.
+		p, err := authgin.CurrentProfile[Profile](c)
+		if err != nil {
+			c.AbortWithStatus(http.StatusInternalServerError)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": u.ID, "username": u.Username, "permissions": u.Permissions, "display_name": p.DisplayName})
 	})
 	serveFrontEnd(r)
 	return &app{handler: r, auth: auth}, nil
