@@ -35,6 +35,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -118,6 +119,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "authgin-import:", err)
 		return 2
 	}
+	// The interrupt notice is written from its own goroutine.
+	stderr = &lockedWriter{w: stderr}
 	rep, err := importFile(ctx, c, stdin, stdout, stderr)
 	if rep == nil {
 		fmt.Fprintln(stderr, "authgin-import:", err)
@@ -138,6 +141,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 130
 	}
 	return 0
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // fileReport is the report with what the command adds to it.
@@ -207,7 +222,10 @@ func importFile(ctx context.Context, c config, stdin io.Reader, stdout, stderr i
 		return nil, err
 	}
 	done := make(chan struct{})
+	var notice sync.WaitGroup
+	notice.Add(1)
 	go func() {
+		defer notice.Done()
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stderr, "\nauthgin-import: stopping after the current batch (Ctrl-C again to quit at once)")
@@ -216,6 +234,7 @@ func importFile(ctx context.Context, c config, stdin io.Reader, stdout, stderr i
 	}()
 	rep.ImportReport, err = im.ImportAuthx(ctx, in)
 	close(done)
+	notice.Wait()
 	prog.finish(err == nil && !rep.Interrupted)
 	rep.Seconds = time.Since(start).Seconds()
 	if ferr := rejects.Flush(); ferr != nil {
