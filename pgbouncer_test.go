@@ -176,11 +176,17 @@ func TestOpenPostgresQueryExecMode(t *testing.T) {
 		"default_query_exec_mode=cache_describe": pgx.QueryExecModeCacheDescribe,
 		"default_query_exec_mode=exec":           pgx.QueryExecModeExec,
 	} {
-		dsn := base
-		if param != "" {
-			dsn += "&" + param
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
 		}
-		db, err := OpenPostgres(dsn)
+		if param != "" {
+			k, v, _ := strings.Cut(param, "=")
+			q := u.Query()
+			q.Set(k, v)
+			u.RawQuery = q.Encode()
+		}
+		db, err := OpenPostgres(u.String())
 		if err != nil {
 			t.Fatal(err)
 		}
