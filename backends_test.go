@@ -27,12 +27,13 @@ const (
 // testBackends are the databases every backend test runs on: SQLite through
 // OpenSQLite's driver (mattn/go-sqlite3 with cgo, modernc.org/sqlite
 // without), SQLite through the pure-Go driver (in cgo builds, where it is
-// not the default), PostgreSQL and MariaDB/MySQL.
+// not the default), PostgreSQL, MariaDB/MySQL, and PostgreSQL through
+// PgBouncer in transaction pooling mode (pgbouncer_test.go).
 func testBackends() []string {
 	if defaultSQLiteDriver().params == moderncParams {
-		return []string{"sqlite", "postgres", "mysql"}
+		return []string{"sqlite", "postgres", "mysql", "pgbouncer"}
 	}
-	return []string{"sqlite", "sqlite-purego", "postgres", "mysql"}
+	return []string{"sqlite", "sqlite-purego", "postgres", "mysql", "pgbouncer"}
 }
 
 // forEachBackend runs fn as one subtest per database backend
@@ -101,8 +102,13 @@ func newTestDatabase(t *testing.T, backend string) func(t *testing.T) *gorm.DB {
 			closeOnCleanup(t, db)
 			return db
 		}
-	case "postgres":
-		dsn := postgresTestSchema(t)
+	case "postgres", "pgbouncer":
+		var dsn string
+		if backend == "pgbouncer" {
+			dsn = pgbouncerTestRole(t)
+		} else {
+			dsn = postgresTestSchema(t)
+		}
 		return func(t *testing.T) *gorm.DB {
 			t.Helper()
 			db, err := OpenPostgres(dsn)

@@ -19,6 +19,14 @@ import (
 // (25 connections, idle ones closed after 5 minutes). Size the pool so that
 // instances × MaxOpenConns stays below the server's max_connections; change
 // it through db.DB().
+//
+// pgx's settings in dsn apply. Behind a pooler in transaction mode
+// (PgBouncer's pool_mode = transaction) add
+// default_query_exec_mode=cache_describe (or exec): pgx's default caches
+// named prepared statements on the server connection, which the pooler
+// hands to another client after each transaction. describe_exec is no
+// cure there: it binds to the server's unnamed statement in a later round
+// trip, which may land on another server connection. See docs/scaling.md.
 func OpenPostgres(dsn string) (*gorm.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {

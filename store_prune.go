@@ -16,6 +16,13 @@ import (
 // backlog never holds SQLite's write lock (or row locks) for long.
 const pruneBatch = 500
 
+// pruneWindow bounds the rows one of Prune's reads looks at: a pass walks
+// a table in windows of this many keys, so that each statement stays short
+// (well within DBTimeout) however large the table and however few of its
+// rows are dead. Searching "the next 500 dead rows" instead would read the
+// whole table in one statement when few are dead.
+const pruneWindow = 5000
+
 // pruneCutoffs say which rows are dead.
 type pruneCutoffs struct {
 	ended     time.Time // sessions revoked or expired, tokens used or expired, before it
@@ -87,43 +94,79 @@ func (s *store) pruneTable(ctx context.Context, t pruneTable, pause func(context
 	}
 	for {
 		start := time.Now()
-		keys, err := s.deadKeys(ctx, t, after)
-		if err != nil || len(keys) == 0 {
+		// The window is (after, end]; the last one has no end.
+		end, last, err := s.windowEnd(ctx, t, after)
+		if err != nil {
 			return err
 		}
-		if t.child != nil {
-			n, err := s.deleteChildren(ctx, t.child, keys)
-			*t.child.n += n
+		keys, err := s.deadKeys(ctx, t, after, end, last)
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if t.child != nil {
+				n, err := s.deleteChildren(ctx, t.child, keys)
+				*t.child.n += n
+				if err != nil {
+					return err
+				}
+			}
+			n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", t.table, t.key, marks(len(keys)), del),
+				append(slices.Clip(keys), t.args...)...)
+			*t.n += n
 			if err != nil {
 				return err
 			}
 		}
-		n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", t.table, t.key, marks(len(keys)), del),
-			append(slices.Clip(keys), t.args...)...)
-		*t.n += n
-		if err != nil {
-			return err
-		}
-		if len(keys) < pruneBatch {
+		switch {
+		case len(keys) == pruneBatch: // more may be dead in this window
+			after = keys[len(keys)-1]
+		case last:
 			return nil
+		default:
+			after = end
 		}
-		after = keys[len(keys)-1]
 		if err := pause(ctx, time.Since(start)); err != nil {
 			return err
 		}
 	}
 }
 
-// deadKeys returns, in order, the keys above after of up to pruneBatch
-// rows of t whose cond holds. They are read outside any write, so that
-// SQLite's write lock is held only for the deletes, which check cond
-// again: a row a request changed since stays.
-func (s *store) deadKeys(ctx context.Context, t pruneTable, after any) ([]any, error) {
+// windowEnd returns the pruneWindow-th key of t above after, or last when
+// fewer keys remain. It reads the primary key's index only.
+func (s *store) windowEnd(ctx context.Context, t pruneTable, after any) (end any, last bool, err error) {
+	var id int64
+	var str string
+	dest := any(&str)
+	if t.intKey {
+		dest = &id
+	}
+	found, err := s.scanRow(ctx, fmt.Sprintf("SELECT %[2]s FROM %[1]s WHERE %[2]s > ? ORDER BY %[2]s LIMIT 1 OFFSET %[3]d",
+		t.table, t.key, pruneWindow-1), []any{after}, dest)
+	if err != nil || !found {
+		return nil, true, err
+	}
+	if t.intKey {
+		return id, false, nil
+	}
+	return str, false, nil
+}
+
+// deadKeys returns, in order, the keys of up to pruneBatch rows of t whose
+// cond holds, in the window above after (up to end unless last). They
+// are read outside any write, so that SQLite's write lock is held only for
+// the deletes, which check cond again: a row a request changed since
+// stays.
+func (s *store) deadKeys(ctx context.Context, t pruneTable, after, end any, last bool) ([]any, error) {
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
+	window, args := t.key+" > ?", []any{after}
+	if !last {
+		window, args = window+" AND "+t.key+" <= ?", append(args, end)
+	}
 	rows, err := s.db.Statement.ConnPool.QueryContext(ctx, s.d.bind(fmt.Sprintf(
-		"SELECT %[2]s FROM %[1]s WHERE %[2]s > ? AND (%[3]s) ORDER BY %[2]s LIMIT %[4]d", t.table, t.key, t.cond, pruneBatch)),
-		append([]any{after}, t.args...)...)
+		"SELECT %[2]s FROM %[1]s WHERE %[3]s AND (%[4]s) ORDER BY %[2]s LIMIT %[5]d", t.table, t.key, window, t.cond, pruneBatch)),
+		append(args, t.args...)...)
 	if err != nil {
 		return nil, dbError(err)
 	}

@@ -35,6 +35,7 @@ func TestOpenSQLiteSettings(t *testing.T) {
 		"synchronous":        "1", // NORMAL
 		"foreign_keys":       "1",
 		"journal_size_limit": fmt.Sprint(sqliteJournalSizeLimit),
+		"cache_size":         fmt.Sprint(-sqliteCacheKiB),
 	}
 	for i, c := range conns {
 		for pragma, w := range want {
