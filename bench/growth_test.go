@@ -581,8 +581,8 @@ func measureGrowth(t *testing.T, dbs []*growthDB) {
 	for si, g := range dbs {
 		fmt.Fprintf(&b, "| | %d |", g.users)
 		for _, op := range growthOps {
-			m := median(times[op.name][si])
-			base := median(times[op.name][0])
+			m := medianDur(times[op.name][si])
+			base := medianDur(times[op.name][0])
 			fmt.Fprintf(&b, " %s (%.2fx) |", fmtDur(m), float64(m)/float64(base))
 		}
 		fmt.Fprintf(&b, " %.0f MB |\n", g.sizeMB)
@@ -590,7 +590,7 @@ func measureGrowth(t *testing.T, dbs []*growthDB) {
 	t.Log(b.String())
 }
 
-func median(ds []time.Duration) time.Duration {
+func medianDur(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
