@@ -23,10 +23,13 @@ type pruneCutoffs struct {
 	nowMS     int64     // counters with no lockout running at it...
 	windowMS  int64     // ...whose window started at or before it
 	eventsEnd time.Time // security events created before it; zero keeps them all
+	revokedMS int64     // revocations made before it (Unix ms)
 }
 
 // pruned counts the rows one prune deleted, by table.
-type pruned struct{ sessions, refreshTokens, confirmations, resets, throttles, events int64 }
+type pruned struct {
+	sessions, refreshTokens, confirmations, resets, throttles, events, revocations int64
+}
 
 // pruneTable is one table of prune: the rows whose cond holds go.
 // children, if set, is a table whose rows (by parent column) go first, and
@@ -63,6 +66,8 @@ func (s *store) prune(ctx context.Context, c pruneCutoffs, pause func(ctx contex
 			cond: "expires_at <= ? OR used_at <= ?", args: []any{c.ended, c.ended}},
 		{n: &r.throttles, table: "throttles", key: "bucket",
 			cond: "blocked_until <= ? AND window_start <= ?", args: []any{c.nowMS, c.windowMS}},
+		{n: &r.revocations, table: "revocations", key: "user_id", intKey: true,
+			cond: "valid_after_ms < ?", args: []any{c.revokedMS}},
 	}
 	if !c.eventsEnd.IsZero() {
 		tables = append(tables, pruneTable{n: &r.events, table: "security_events", key: "id", intKey: true,
