@@ -136,7 +136,10 @@ func serveLoad(cfg loadServerConfig) error {
 	})
 	r.GET("/debug/stats", func(c *gin.Context) {
 		st := sqlDB.Stats()
-		c.JSON(http.StatusOK, gin.H{"goroutines": runtime.NumGoroutine(), "open_conns": st.OpenConnections})
+		var mem runtime.MemStats
+		runtime.ReadMemStats(&mem)
+		c.JSON(http.StatusOK, gin.H{"goroutines": runtime.NumGoroutine(), "open_conns": st.OpenConnections,
+			"heap_mib": float64(mem.HeapInuse) / (1 << 20)})
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -163,8 +163,9 @@ type Options struct {
 
 	// PruneInterval is how often the plugin deletes the rows no request can
 	// use any more (see Service.Prune): the first time a minute after
-	// Register, then at this interval. Every instance prunes; the deletes
-	// are idempotent. Default 1 hour; negative turns it off.
+	// Register (or after PruneInterval when that is shorter), then at this
+	// interval. Every instance prunes; the deletes are idempotent. Default
+	// 1 hour; negative turns it off.
 	PruneInterval time.Duration
 	// EventRetention makes Prune delete security events older than this;
 	// at least AccessTTL, which the blacklist looks back over. Default 0:

@@ -98,7 +98,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	}
 	a.svc.blackout.start()
 	a.svc.revoked.start()
-	a.prune = newPruner(a.svc, pruneFirst, o.PruneInterval, o.Logger)
+	a.prune = newPruner(a.svc, min(pruneFirst, o.PruneInterval), o.PruneInterval, o.Logger)
 	a.prune.start()
 	a.mount(g)
 	return a, nil

@@ -49,6 +49,10 @@ type dialect struct {
 	// matched (MySQL's default), so an UPDATE that writes the values a row
 	// already has counts 0.
 	changedRows bool
+	// gapLocks: the default isolation (MySQL's REPEATABLE READ) locks the
+	// index gaps a writing statement's scan passes, not only the rows it
+	// changes (see store.execPrune).
+	gapLocks bool
 
 	queries sync.Map // query -> its form for this database, built once
 }
@@ -63,7 +67,7 @@ func dialectOf(db *gorm.DB) (*dialect, error) {
 	case dialectPostgres:
 		return &dialect{name: name, numbered: true, returning: true, returningID: true, lockRows: " FOR UPDATE"}, nil
 	case dialectMySQL:
-		return &dialect{name: name, lockRows: " FOR UPDATE", changedRows: true}, nil
+		return &dialect{name: name, lockRows: " FOR UPDATE", changedRows: true, gapLocks: true}, nil
 	default:
 		return nil, fmt.Errorf("%w %q: authgin supports SQLite (gorm.io/driver/sqlite), PostgreSQL (gorm.io/driver/postgres) and MySQL 8 / MariaDB (gorm.io/driver/mysql)", errUnsupportedDB, name)
 	}
