@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -371,6 +370,3 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any, coo
 	}
 	return r, nil
 }
-
-// errNoAnswer marks a request whose outcome the client cannot know.
-var errNoAnswer = errors.New("no answer")
