@@ -97,8 +97,10 @@ func (a *Auth) RequirePermission(p string) gin.HandlerFunc {
 // with 403 here.
 //
 // Stateless (the default): a signature and claims check plus the blackout
-// held in process memory; no database access. Strict (Options.Strict): also
-// the session row, so revocation takes effect at once.
+// held in process memory; no database access. Cached (RevocationCached):
+// also the user's latest revocation, from process memory. Strict
+// (RevocationStrict): also the session row, so revocation takes effect at
+// once.
 func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 	raw := bearerToken(c.Request)
 	if raw == "" {
@@ -111,7 +113,7 @@ func (a *Auth) authenticate(c *gin.Context) (bool, error) {
 		return false, nil
 	}
 	claims, err := a.svc.tokens.parseAccess(raw, a.o.Now())
-	if err != nil || a.svc.blackout.rejects(claims.IssuedAt) {
+	if err != nil || a.svc.blackout.rejects(claims.IssuedAt) || a.svc.revoked.rejects(&claims) {
 		return false, nil
 	}
 	if a.o.Strict {

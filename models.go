@@ -155,6 +155,21 @@ type blackoutRow struct {
 
 func (blackoutRow) TableName() string { return "blackouts" }
 
+// revocationRow is a user's latest revocation of all its sessions (table
+// "revocations", one row per user): access tokens of the user issued before
+// ValidAfterMS are void, except those of KeepSessionID (the session that
+// changed the password, if any) issued at or after KeepAfterMS. Times are
+// Unix milliseconds. Options.Revocation's cached mode holds the recent rows
+// in memory.
+type revocationRow struct {
+	UserID        int64  `gorm:"primaryKey;autoIncrement:false"`
+	ValidAfterMS  int64  `gorm:"not null;index"`
+	KeepSessionID string `gorm:"size:43;not null;default:''"`
+	KeepAfterMS   int64  `gorm:"not null;default:0"`
+}
+
+func (revocationRow) TableName() string { return "revocations" }
+
 // SecurityEvent is one entry of a user's security log (table
 // "security_events"): logins, logouts, refresh-token reuse, password and
 // username changes and admin actions. It never holds a secret.
@@ -185,5 +200,5 @@ type userField struct {
 
 // models lists every table the plugin migrates.
 func models() []any {
-	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}}
+	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}, &revocationRow{}}
 }

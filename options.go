@@ -62,16 +62,26 @@ type Options struct {
 	// Default 30 seconds.
 	RotationGrace time.Duration
 
-	// Strict makes the middleware check the token's session on every request,
-	// so logout, ban and password change end access at once. Default false:
-	// stateless, no database access per request.
+	// Revocation selects how soon revoking sessions (logout, logout
+	// everywhere, password change or reset, ban, kick, permission change)
+	// reaches the access tokens already issued, and what the middleware
+	// pays per request for it: RevocationStateless (the default: at
+	// expiry, no lookup), RevocationCached (a user's revocation of all
+	// sessions at once through this instance and within BlackoutRefresh
+	// through others, one map lookup) or RevocationStrict (every
+	// revocation at once, one database read). See RevocationMode.
+	Revocation RevocationMode
+	// Strict is Revocation: RevocationStrict: the middleware checks the
+	// token's session on every request, so logout, ban and password change
+	// end access at once. Default false.
 	Strict bool
 	// StrictCacheTTL caches strict-mode session checks in process for this
 	// long. Zero disables the cache.
 	StrictCacheTTL time.Duration
 	// BlackoutRefresh is how often each instance re-reads the blackout
-	// (POST /blackout) that the stateless middleware enforces, so a blackout
-	// set on one instance reaches the others within it. Default 10 seconds.
+	// (POST /blackout) that the stateless middleware enforces, and the
+	// revocations of RevocationCached, so that one set on one instance
+	// reaches the others within it. Default 10 seconds.
 	BlackoutRefresh time.Duration
 
 	// AccessCookie and RefreshCookie name the cookies. Defaults
@@ -197,8 +207,9 @@ type Options struct {
 
 	// PruneInterval is how often the plugin deletes the rows no request can
 	// use any more (see Service.Prune): the first time a minute after
-	// Register, then at this interval. Every instance prunes; the deletes
-	// are idempotent. Default 1 hour; negative turns it off.
+	// Register (or after PruneInterval when that is shorter), then at this
+	// interval. Every instance prunes; the deletes are idempotent. Default
+	// 1 hour; negative turns it off.
 	PruneInterval time.Duration
 	// EventRetention makes Prune delete security events older than this;
 	// at least AccessTTL, which the blacklist looks back over. Default 0:
@@ -258,6 +269,15 @@ func (o Options) withDefaults() (Options, error) {
 			*d = v
 		}
 	}
+	switch {
+	case o.Revocation < RevocationStateless || o.Revocation > RevocationStrict:
+		return o, fmt.Errorf("authgin: Options.Revocation: unknown mode %d", int(o.Revocation))
+	case o.Strict && o.Revocation == RevocationCached:
+		return o, errors.New("authgin: Options.Strict selects RevocationStrict, but Options.Revocation is RevocationCached")
+	case o.Strict:
+		o.Revocation = RevocationStrict
+	}
+	o.Strict = o.Revocation == RevocationStrict
 	def(&o.AccessTTL, 15*time.Minute)
 	def(&o.RefreshTTL, 30*24*time.Hour)
 	def(&o.RefreshIdleTTL, 7*24*time.Hour)

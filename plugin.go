@@ -124,9 +124,11 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		reserved: reservedSkeletons(o.ReservedUsernames),
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),
+		revoked:  newRevocationCache(&a.o, st),
 	}
 	a.svc.blackout.start()
-	a.prune = newPruner(a.svc, pruneFirst, o.PruneInterval, o.Logger)
+	a.svc.revoked.start()
+	a.prune = newPruner(a.svc, min(pruneFirst, o.PruneInterval), o.PruneInterval, o.Logger)
 	a.prune.start()
 	a.mount(g)
 	return a, nil
@@ -217,7 +219,7 @@ func (a *Auth) Options() Options { return a.o }
 // cost).
 func (a *Auth) Close(ctx context.Context) error {
 	a.svc.hasher.close()
-	return errors.Join(a.prune.close(ctx), a.svc.blackout.close(ctx), a.svc.outbox.close(ctx))
+	return errors.Join(a.prune.close(ctx), a.svc.blackout.close(ctx), a.svc.revoked.close(ctx), a.svc.outbox.close(ctx))
 }
 
 // cookiePath is the refresh cookie's Path: the group's base path.

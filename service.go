@@ -38,6 +38,9 @@ type Service struct {
 	strict   *strictCache
 	// confirmed remembers confirmed accounts for RequireConfirmed.
 	confirmed confirmedSet
+	// revoked holds recent revocations for RevocationCached (nil in the
+	// other modes).
+	revoked *revocationCache
 }
 
 // Client describes where a request came from.
@@ -444,6 +447,7 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 }
 
 func (s *Service) issueAccess(acct *Account, sid string, now time.Time) (Tokens, error) {
+	now = s.revoked.issueTime(acct.ID, sid, now)
 	access, claims, err := s.tokens.issueAccess(now, acct.ID, acct.Username, acct.Permissions, sid)
 	if err != nil {
 		return Tokens{}, err

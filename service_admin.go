@@ -78,7 +78,7 @@ func (s *Service) ToggleBan(ctx context.Context, actor User, id int64, cl Client
 	kind := EventUnban
 	if banned {
 		kind = EventBan
-		s.strict.clear()
+		s.sessionsRevoked(id, "", now)
 	}
 	s.log.InfoContext(ctx, "authgin: "+kind, "user_id", id, "actor_id", actor.ID)
 	s.record(ctx, SecurityEvent{UserID: id, Event: kind, ActorID: actor.ID}, cl)
@@ -92,11 +92,12 @@ func (s *Service) Kick(ctx context.Context, actor User, id int64, cl Client) (in
 	if _, err := s.st.accountByID(ctx, id); err != nil {
 		return 0, err
 	}
-	n, err := s.st.revokeSessions(ctx, id, "", s.now())
+	now := s.now()
+	n, err := s.st.revokeSessions(ctx, id, "", now)
 	if err != nil {
 		return 0, err
 	}
-	s.strict.clear()
+	s.sessionsRevoked(id, "", now)
 	s.log.InfoContext(ctx, "authgin: kick", "user_id", id, "actor_id", actor.ID, "sessions", n)
 	s.record(ctx, SecurityEvent{UserID: id, Event: EventKick, ActorID: actor.ID, Detail: strconv.FormatInt(n, 10) + " sessions"}, cl)
 	return n, nil
@@ -225,7 +226,7 @@ func (s *Service) UpdatePermissions(ctx context.Context, actor User, id int64, a
 	if err != nil {
 		return nil, err
 	}
-	s.strict.clear()
+	s.sessionsRevoked(id, "", now)
 	s.log.InfoContext(ctx, "authgin: permissions changed", "user_id", id, "actor_id", actor.ID, "action", action)
 	detail := action
 	if action != PermissionsClear {

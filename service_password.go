@@ -157,7 +157,7 @@ func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswor
 		return err
 	}
 	s.log.InfoContext(ctx, "authgin: password reset", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
-	s.strict.clear()
+	s.sessionsRevoked(acct.ID, "", now)
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordReset}, cl)
 	runHook(ctx, s.log, "OnPasswordReset", s.o.Hooks.OnPasswordReset, s.userEvent(acct, "", cl))
 	s.notifyPasswordChanged(acct)
@@ -283,7 +283,7 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 		return err
 	}
 	s.log.InfoContext(ctx, "authgin: password changed", "user_id", acct.ID, "ip", cl.IP, "sessions_revoked", revoked)
-	s.strict.clear()
+	s.sessionsRevoked(acct.ID, u.SessionID, now)
 	s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventPasswordChange, SessionID: u.SessionID}, cl)
 	runHook(ctx, s.log, "OnPasswordChange", s.o.Hooks.OnPasswordChange, s.userEvent(acct, u.SessionID, cl))
 	s.notifyPasswordChanged(acct)

@@ -14,11 +14,12 @@ type PruneResult struct {
 	Resets        int64 // expired or used password reset tokens
 	Throttles     int64 // counters whose window and lockout have passed
 	Events        int64 // security events older than Options.EventRetention
+	Revocations   int64 // revocations older than any unexpired access token
 }
 
 // Total is the number of rows deleted.
 func (r PruneResult) Total() int64 {
-	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events
+	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events + r.Revocations
 }
 
 const (
@@ -34,7 +35,8 @@ const (
 // (expired, idle past RefreshIdleTTL or revoked) more than an hour ago
 // with their refresh tokens, confirmation and reset tokens that expired or
 // were used more than an hour ago, throttle counters whose window and
-// lockout have passed (the same as no counter), and, when
+// lockout have passed (the same as no counter), revocations older than
+// every access token they could void, and, when
 // Options.EventRetention is set, older security events. Nothing a client
 // could still present or be counted against goes: every answer stays the
 // same. It reads in key order and deletes in batches, pausing after each
@@ -51,6 +53,9 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 		// exactly as without a row.
 		nowMS:    now.UnixMilli(),
 		windowMS: now.UnixMilli() - s.o.Limits.longestWindow().Milliseconds(),
+		// A revocation voids only tokens issued before it, which have all
+		// expired once AccessTTL (and the cache's margin) has passed.
+		revokedMS: ended.Add(-s.o.AccessTTL - revocationMargin).UnixMilli(),
 	}
 	if s.o.EventRetention > 0 {
 		c.eventsEnd = now.Add(-s.o.EventRetention)
@@ -61,7 +66,7 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 	// would starve it.
 	p, err := s.st.prune(ctx, c, sleepCtx)
 	return PruneResult{Sessions: p.sessions, RefreshTokens: p.refreshTokens, Confirmations: p.confirmations,
-		Resets: p.resets, Throttles: p.throttles, Events: p.events}, err
+		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations}, err
 }
 
 // sleepCtx waits for d or until ctx ends, and then returns ctx's error.
@@ -125,7 +130,8 @@ func (p *pruner) start() {
 				p.log.Warn("authgin: pruning failed; retrying at the next interval", "err", err, "deleted", r.Total())
 			case r.Total() > 0:
 				p.log.Info("authgin: pruned", "sessions", r.Sessions, "refresh_tokens", r.RefreshTokens,
-					"confirmations", r.Confirmations, "resets", r.Resets, "throttles", r.Throttles, "events", r.Events)
+					"confirmations", r.Confirmations, "resets", r.Resets, "throttles", r.Throttles, "events", r.Events,
+					"revocations", r.Revocations)
 			}
 			t.Reset(p.interval)
 		}

@@ -217,11 +217,12 @@ func (s *Service) RevokeSession(ctx context.Context, user User, sid string, cl C
 // LogoutAll ends every session of the user, the caller's included, and
 // returns how many were live.
 func (s *Service) LogoutAll(ctx context.Context, user User, cl Client) (int64, error) {
-	n, err := s.st.revokeSessions(ctx, user.ID, "", s.now())
+	now := s.now()
+	n, err := s.st.revokeSessions(ctx, user.ID, "", now)
 	if err != nil {
 		return 0, err
 	}
-	s.strict.clear()
+	s.sessionsRevoked(user.ID, "", now)
 	s.log.InfoContext(ctx, "authgin: logout everywhere", "user_id", user.ID, "sessions", n, "ip", cl.IP)
 	s.record(ctx, SecurityEvent{UserID: user.ID, Event: EventLogoutAll, SessionID: user.SessionID}, cl)
 	return n, nil

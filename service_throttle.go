@@ -66,7 +66,9 @@ type Limits struct {
 	// a minute.
 	RefreshSession Limit
 	// TokenGuessIP counts failed confirmation and password-reset tokens per
-	// client IP. Default 20 failures in 10 minutes, then 10 minutes' wait.
+	// client IP: each try is counted before the token is looked at, and a
+	// try with a valid token is given back. Default 20 failures in 10
+	// minutes, then 10 minutes' wait.
 	TokenGuessIP Limit
 	// ConfirmMailUser counts confirmation mails per user (authx: 2 per 30
 	// minutes).
@@ -195,13 +197,6 @@ func (t *throttler) hit(ctx context.Context, key string, l Limit) (time.Duration
 	return t.count(ctx, key, l, l.Max+1)
 }
 
-// failure counts one failed attempt (e.g. a wrong one-time token), gated
-// by check before the attempt: the Max-th failure starts the lockout, so
-// at most Max failures are ever made per lockout.
-func (t *throttler) failure(ctx context.Context, key string, l Limit) (time.Duration, error) {
-	return t.count(ctx, key, l, l.Max)
-}
-
 // count counts an event and blocks the key once the count reaches blockAt.
 func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int64) (time.Duration, error) {
 	if l.off() {
@@ -227,25 +222,6 @@ func (t *throttler) count(ctx context.Context, key string, l Limit, blockAt int6
 		return 0, err
 	}
 	return time.Duration(until-now) * time.Millisecond, nil
-}
-
-// check reports how long key is locked out without counting an event.
-func (t *throttler) check(ctx context.Context, key string, l Limit) (time.Duration, error) {
-	if l.off() {
-		return 0, nil
-	}
-	b, found, err := t.st.bucket(ctx, key)
-	if err != nil || !found {
-		return 0, err
-	}
-	now := t.now().UnixMilli()
-	if b.blockedUntil > now {
-		return time.Duration(b.blockedUntil-now) * time.Millisecond, nil
-	}
-	if b.windowStart > now-l.Window.Milliseconds() && b.count >= l.Max {
-		return time.Duration(b.windowStart+l.Window.Milliseconds()-now) * time.Millisecond, nil
-	}
-	return 0, nil
 }
 
 // undo takes back one event counted by hit, e.g. when the mail the event
@@ -338,21 +314,21 @@ func (s *Service) throttleRefresh(ctx context.Context, sess *session) error {
 }
 
 // guardTokenGuess runs consume, the use of a one-time token a client sent
-// (confirmation, password reset), under the client's TokenGuessIP limit: a
-// client over it gets 429 before the token is looked at, and a consume
-// that fails with invalid counts as a guess.
+// (confirmation, password reset), under the client's TokenGuessIP limit.
+// The try is counted before the token is looked at, in one atomic upsert,
+// so that concurrent guesses cannot all pass a check that none of them has
+// counted yet: at most Max tries per window are evaluated, and the one over
+// Max starts the lockout and gets 429. A try that turned out to be no
+// guess (the token was valid, or consume failed for another reason, e.g. a
+// weak new password) gives its count back, so only failures stay counted.
 func (s *Service) guardTokenGuess(ctx context.Context, cl Client, invalid *Error, consume func() error) error {
 	key := "guess:ip:" + cl.IP
-	if wait, err := s.limits.check(ctx, key, s.o.Limits.TokenGuessIP); err != nil {
+	if err := s.throttle(ctx, key, s.o.Limits.TokenGuessIP); err != nil {
 		return err
-	} else if wait > 0 {
-		return ErrTooManyRequests.withRetry(wait)
 	}
 	err := consume()
-	if errors.Is(err, invalid) {
-		if _, ferr := s.limits.failure(ctx, key, s.o.Limits.TokenGuessIP); ferr != nil {
-			return ferr
-		}
+	if !errors.Is(err, invalid) && !s.o.Limits.TokenGuessIP.off() {
+		s.undoHits(ctx, key)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package authgin
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -456,4 +457,96 @@ func migratedThrottler(t *testing.T, db *gorm.DB) (*throttler, *fakeClock) {
 	t.Helper()
 	clock := newFakeClock()
 	return newThrottler(migratedStore(t, db), clock.Now), clock
+}
+
+// TestTokenGuessConcurrent: a burst of wrong tokens from one IP gets at
+// most Max of them looked at; the rest are 429 before any lookup, because
+// each try is counted before its token is read. The confirmations table is
+// locked while the burst arrives, so that every guess admitted so far
+// waits at its lookup: a check that counted only after the lookup would
+// admit them all.
+func TestTokenGuessConcurrent(t *testing.T) {
+	forEachBackendDatabase(t, func(t *testing.T, open func(t *testing.T) *gorm.DB) {
+		const max, n = 4, 16
+		e := newEnv(t, open(t), func(o *Options) {
+			o.Limits.TokenGuessIP = Limit{Max: max, Window: 10 * time.Minute, Lockout: 10 * time.Minute}
+		})
+		release := lockConfirmations(t, open(t))
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			c := e.client()
+			wg.Go(func() { statuses <- c.post("/confirm/guess"+strconv.Itoa(i), nil).status })
+		}
+		time.Sleep(time.Second) // every request reaches the throttle or the lock
+		release()
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusForbidden] > max || counts[http.StatusTooManyRequests] != n-counts[http.StatusForbidden] {
+			t.Errorf("statuses %v: %d guesses looked at, want at most %d and 429 for the others", counts, counts[http.StatusForbidden], max)
+		}
+	})
+}
+
+// lockConfirmations keeps other connections from reading the
+// email_confirmations table (on SQLite: from beginning a transaction, as
+// confirming does) until release.
+func lockConfirmations(t *testing.T, db *gorm.DB) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lock, unlock string
+	switch db.Dialector.Name() {
+	case "sqlite":
+		lock, unlock = "BEGIN IMMEDIATE", "ROLLBACK"
+	case "postgres":
+		lock, unlock = "BEGIN; LOCK TABLE email_confirmations IN ACCESS EXCLUSIVE MODE", "ROLLBACK"
+	case "mysql":
+		lock, unlock = "LOCK TABLES email_confirmations WRITE", "UNLOCK TABLES"
+	}
+	if _, err := conn.ExecContext(ctx, lock); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, unlock); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// TestTokenGuessValidGivesBack: a valid token's try is given back, so only
+// failures use up TokenGuessIP.
+func TestTokenGuessValidGivesBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) {
+			o.Limits.TokenGuessIP = Limit{Max: 3, Window: 10 * time.Minute, Lockout: 10 * time.Minute}
+		})
+		e.client().register("gb@example.com", "gbx", "correct horse battery")
+		token := linkToken(t, e.mail.wait(t, 1).Text, "/confirm?token=")
+		g := e.client()
+		for i := range 2 {
+			wantError(t, g.post("/confirm/guess"+strconv.Itoa(i), nil), 403, "invalid_confirmation_token", "")
+		}
+		wantStatus(t, g.post("/confirm/"+token, nil), 200)
+		// Two failures so far: a third is still looked at, a fourth not.
+		wantError(t, g.post("/confirm/guess2", nil), 403, "invalid_confirmation_token", "")
+		wantError(t, g.post("/confirm/guess3", nil), 429, "too_many_requests", "")
+	})
 }

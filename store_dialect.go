@@ -49,6 +49,10 @@ type dialect struct {
 	// matched (MySQL's default), so an UPDATE that writes the values a row
 	// already has counts 0.
 	changedRows bool
+	// gapLocks: the default isolation (MySQL's REPEATABLE READ) locks the
+	// index gaps a writing statement's scan passes, not only the rows it
+	// changes (see store.execPrune).
+	gapLocks bool
 
 	queries sync.Map // query -> its form for this database, built once
 }
@@ -63,7 +67,7 @@ func dialectOf(db *gorm.DB) (*dialect, error) {
 	case dialectPostgres:
 		return &dialect{name: name, numbered: true, returning: true, returningID: true, lockRows: " FOR UPDATE"}, nil
 	case dialectMySQL:
-		return &dialect{name: name, lockRows: " FOR UPDATE", changedRows: true}, nil
+		return &dialect{name: name, lockRows: " FOR UPDATE", changedRows: true, gapLocks: true}, nil
 	default:
 		return nil, fmt.Errorf("%w %q: authgin supports SQLite (gorm.io/driver/sqlite), PostgreSQL (gorm.io/driver/postgres) and MySQL 8 / MariaDB (gorm.io/driver/mysql)", errUnsupportedDB, name)
 	}
@@ -338,4 +342,26 @@ ON CONFLICT (bucket) DO UPDATE SET
 	q := sb.String()
 	d.queries.Store(b, q)
 	return q
+}
+
+// revocationSQL is recordRevocation's upsert; its arguments are the user
+// id, the revocation time and the session kept. A user's row keeps its
+// latest revocation: valid_after_ms moves forward only, and a kept session
+// is exempt only from the revocations that kept it, so keep_after_ms
+// becomes the old valid_after_ms when the kept session changes (that
+// revocation did not keep the new one). MySQL evaluates its SETs left to
+// right, each seeing the ones before: keep_after_ms comes first.
+func (d *dialect) revocationSQL() string {
+	if d.name == dialectMySQL {
+		return `INSERT INTO revocations (user_id, valid_after_ms, keep_session_id, keep_after_ms) VALUES (?, ?, ?, 0)
+ON DUPLICATE KEY UPDATE
+  keep_after_ms = IF(keep_session_id = VALUES(keep_session_id), keep_after_ms, valid_after_ms),
+  valid_after_ms = GREATEST(valid_after_ms, VALUES(valid_after_ms)),
+  keep_session_id = VALUES(keep_session_id)`
+	}
+	return `INSERT INTO revocations (user_id, valid_after_ms, keep_session_id, keep_after_ms) VALUES (?, ?, ?, 0)
+ON CONFLICT (user_id) DO UPDATE SET
+  keep_after_ms = CASE WHEN revocations.keep_session_id = excluded.keep_session_id THEN revocations.keep_after_ms ELSE revocations.valid_after_ms END,
+  valid_after_ms = CASE WHEN revocations.valid_after_ms > excluded.valid_after_ms THEN revocations.valid_after_ms ELSE excluded.valid_after_ms END,
+  keep_session_id = excluded.keep_session_id`
 }

@@ -3,6 +3,8 @@ package authgin
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -21,6 +23,11 @@ import (
 // A failing statement rolls back the whole group, and every transaction
 // of it then runs again alone, so one login's failure (a violated
 // constraint, a bug) is no other login's; an outage fails them all at once.
+// A transaction that panics is a failure too: its caller gets a
+// *txPanicError and the others run again alone, and the turn is given back
+// whatever happens, so that one bad transaction never stalls later logins.
+// Each transaction's statements see its own caller's context values
+// (trace ids, loggers) under the group's deadline.
 // PostgreSQL has no one-writer lock, and its server groups commits of its
 // own: there (on is false) every transaction runs alone.
 type groupCommit struct {
@@ -49,6 +56,54 @@ type groupTx struct {
 	ctx  context.Context
 	fn   func(ctx context.Context, tx *store) error
 	done chan error // buffered: a committer never waits for its caller
+	// panicked is set when fn panicked: it is not run again, and its
+	// caller gets this error.
+	panicked *txPanicError
+}
+
+// txPanicError is the error of a transaction whose function panicked in a
+// group commit: the panic is recovered in the committer, which may be
+// another caller's request, and reported to the caller whose function it
+// was, with the stack of the panic.
+type txPanicError struct {
+	value any
+	stack []byte
+}
+
+func (e *txPanicError) Error() string {
+	return fmt.Sprintf("authgin: transaction panicked: %v\n%s", e.value, e.stack)
+}
+
+// call runs t.fn in tx under ctx and turns a panic into a *txPanicError.
+func (t *groupTx) call(ctx context.Context, tx *store) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.panicked = &txPanicError{value: r, stack: debug.Stack()}
+			err = t.panicked
+		}
+	}()
+	return t.fn(ctx, tx)
+}
+
+// alone runs t in a transaction of its own.
+func (g *groupCommit) alone(t *groupTx) error {
+	err := g.st.atomic(t.ctx, t.call)
+	if t.panicked != nil {
+		return t.panicked
+	}
+	return err
+}
+
+// memberContext is the context a member's function runs under inside a
+// group's transaction: the member's own values, the group's deadline (a
+// member's cancellation cannot abandon statements of a shared
+// transaction).
+func memberContext(group, member context.Context) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(member)
+	if dl, ok := group.Deadline(); ok {
+		return context.WithDeadline(ctx, dl)
+	}
+	return ctx, func() {}
 }
 
 func newGroupCommit(st *store, queued func() bool, onGroup func(n int)) *groupCommit {
@@ -61,7 +116,8 @@ func newGroupCommit(st *store, queued func() bool, onGroup func(n int)) *groupCo
 // run runs fn in a transaction, maybe shared with other callers' (see
 // groupCommit). fn may run twice (again alone when its group fails), so it
 // must set, not add to, what it reports to the caller, and it must use the
-// ctx it is given, which is not the caller's.
+// ctx it is given: in a group, one with ctx's values and the group's
+// deadline instead of ctx's.
 func (g *groupCommit) run(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
 	if !g.on {
 		return g.st.atomic(ctx, fn)
@@ -81,8 +137,7 @@ func (g *groupCommit) run(ctx context.Context, fn func(ctx context.Context, tx *
 		case err := <-t.done:
 			return err
 		case g.turn <- struct{}{}:
-			g.commitNext()
-			<-g.turn
+			g.commitTurn()
 		case <-ctx.Done():
 			// Gone from the queue, or its group's outcome goes unheard,
 			// like a cancelled request's COMMIT.
@@ -101,6 +156,13 @@ func (g *groupCommit) remove(t *groupTx) {
 			return
 		}
 	}
+}
+
+// commitTurn commits the next group with the turn the caller took, and
+// gives the turn back even when something panics.
+func (g *groupCommit) commitTurn() {
+	defer func() { <-g.turn }()
+	g.commitNext()
 }
 
 // commitNext commits the transactions at the head of the queue (up to max)
@@ -142,27 +204,36 @@ func (g *groupCommit) commitNext() {
 	case 0:
 		return
 	case 1:
-		group[0].done <- g.st.atomic(group[0].ctx, group[0].fn)
+		group[0].done <- g.alone(group[0])
 		return
 	}
 	// The group belongs to no single request: its deadline
 	// (Options.DBTimeout), not a caller's cancellation, bounds it.
+	var failed *groupTx
 	err := g.st.atomic(context.WithoutCancel(group[0].ctx), func(ctx context.Context, tx *store) error {
 		for _, t := range group {
-			if err := t.fn(ctx, tx); err != nil {
+			mctx, cancel := memberContext(ctx, t.ctx)
+			err := t.call(mctx, tx)
+			cancel()
+			if err != nil {
+				failed = t
 				return err
 			}
 		}
 		return nil
 	})
 	var outage *storeError
-	if err == nil || errors.As(err, &outage) {
+	if err == nil || (errors.As(err, &outage) && (failed == nil || failed.panicked == nil)) {
 		for _, t := range group {
 			t.done <- err
 		}
 		return
 	}
 	for _, t := range group {
-		t.done <- g.st.atomic(t.ctx, t.fn)
+		if t.panicked != nil {
+			t.done <- t.panicked
+			continue
+		}
+		t.done <- g.alone(t)
 	}
 }

@@ -283,3 +283,100 @@ func TestLoginGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupCommitPanic: a transaction that panics, in a group or alone,
+// fails with an error for its own caller only, the others of its group
+// commit, and the write turn is free for the next login at once.
+func TestGroupCommitPanic(t *testing.T) {
+	var queued atomic.Bool
+	queued.Store(true)
+	g := newTestGroupCommit(t, 3, &queued)
+	var calls [3]atomic.Int32
+	count := func(i int) func(*store) { return func(*store) { calls[i].Add(1) } }
+	boom := func(ctx context.Context, tx *store) error {
+		if err := insertBucket("boom", count(1))(ctx, tx); err != nil {
+			return err
+		}
+		panic("boom")
+	}
+	errs := runGroup(t, g, insertBucket("a", count(0)), boom, insertBucket("c", count(2)))
+	if errs[0] != nil || errs[2] != nil {
+		t.Errorf("the others' transactions failed with the panicking one: %v, %v", errs[0], errs[2])
+	}
+	var pe *txPanicError
+	if !errors.As(errs[1], &pe) || pe.value != "boom" {
+		t.Errorf("the panicking transaction: %v, want a *txPanicError of its panic", errs[1])
+	}
+	if code := httpError(errs[1]).Status; code != http.StatusInternalServerError {
+		t.Errorf("the panicking transaction answers %d, want 500", code)
+	}
+	// Once in the group; the panicking one is not run again.
+	for i, want := range []int32{2, 1, 1} {
+		if got := calls[i].Load(); got != want {
+			t.Errorf("transaction %d ran %d times, want %d", i, got, want)
+		}
+	}
+	// Alone, too (nobody lingers for a group).
+	queued.Store(false)
+	if err := g.run(context.Background(), func(context.Context, *store) error { panic("alone") }); !errors.As(err, &pe) {
+		t.Errorf("a lone panicking transaction: %v, want a *txPanicError", err)
+	}
+	// The turn is free: the next transaction commits at once, not after
+	// its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.run(ctx, insertBucket("next", func(*store) {})); err != nil {
+		t.Fatalf("the transaction after the panics: %v", err)
+	}
+	var buckets []string
+	if err := g.st.db.Model(&throttleRow{}).Order("bucket").Pluck("bucket", &buckets).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(buckets) != "[a c next]" {
+		t.Errorf("committed rows %v, want [a c next]", buckets)
+	}
+}
+
+// TestGroupCommitMemberContext: in a group, each transaction's statements
+// run with its own caller's context values (a trace id), not the first
+// member's, under the group's deadline.
+func TestGroupCommitMemberContext(t *testing.T) {
+	var queued atomic.Bool
+	queued.Store(true)
+	g := newTestGroupCommit(t, 3, &queued)
+	type traceKey struct{}
+	g.turn <- struct{}{}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for i, id := range []string{"t0", "t1", "t2"} {
+		ctx := context.WithValue(context.Background(), traceKey{}, id)
+		wg.Go(func() {
+			err := g.run(ctx, func(ctx context.Context, tx *store) error {
+				got, _ := ctx.Value(traceKey{}).(string)
+				if _, ok := ctx.Deadline(); !ok {
+					got += " (no deadline)"
+				}
+				mu.Lock()
+				seen[id] = got
+				mu.Unlock()
+				_, err := tx.exec(ctx, "INSERT INTO throttles (bucket, window_start, count, blocked_until) VALUES (?, 0, 1, 0)", id)
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, g, i+1)
+	}
+	<-g.turn
+	wg.Wait()
+	for id, got := range seen {
+		if got != id {
+			t.Errorf("transaction %s ran with trace id %q, want its own", id, got)
+		}
+	}
+	if got := bucketCount(t, g); got != 3 {
+		t.Errorf("%d rows committed, want 3", got)
+	}
+}

@@ -5,11 +5,14 @@ package authgin
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // pruneBatch bounds the rows Prune reads and deletes at a time, so that a
@@ -30,10 +33,13 @@ type pruneCutoffs struct {
 	nowMS     int64     // counters with no lockout running at it...
 	windowMS  int64     // ...whose window started at or before it
 	eventsEnd time.Time // security events created before it; zero keeps them all
+	revokedMS int64     // revocations made before it (Unix ms)
 }
 
 // pruned counts the rows one prune deleted, by table.
-type pruned struct{ sessions, refreshTokens, confirmations, resets, throttles, events int64 }
+type pruned struct {
+	sessions, refreshTokens, confirmations, resets, throttles, events, revocations int64
+}
 
 // pruneTable is one table of prune: the rows whose cond holds go.
 // children, if set, is a table whose rows (by parent column) go first, and
@@ -70,6 +76,8 @@ func (s *store) prune(ctx context.Context, c pruneCutoffs, pause func(ctx contex
 			cond: "expires_at <= ? OR used_at <= ?", args: []any{c.ended, c.ended}},
 		{n: &r.throttles, table: "throttles", key: "bucket",
 			cond: "blocked_until <= ? AND window_start <= ?", args: []any{c.nowMS, c.windowMS}},
+		{n: &r.revocations, table: "revocations", key: "user_id", intKey: true,
+			cond: "valid_after_ms < ?", args: []any{c.revokedMS}},
 	}
 	if !c.eventsEnd.IsZero() {
 		tables = append(tables, pruneTable{n: &r.events, table: "security_events", key: "id", intKey: true,
@@ -111,7 +119,7 @@ func (s *store) pruneTable(ctx context.Context, t pruneTable, pause func(context
 					return err
 				}
 			}
-			n, err := s.exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", t.table, t.key, marks(len(keys)), del),
+			n, err := s.execPrune(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s IN (%s) AND (%s)", t.table, t.key, marks(len(keys)), del),
 				append(slices.Clip(keys), t.args...)...)
 			*t.n += n
 			if err != nil {
@@ -206,7 +214,7 @@ func (s *store) deleteChildren(ctx context.Context, c *pruneChild, parents []any
 	}
 	var total int64
 	for {
-		n, err := s.exec(ctx, q, parents...)
+		n, err := s.execPrune(ctx, q, parents...)
 		total += n
 		if err != nil || n < pruneBatch {
 			return total, err
@@ -217,4 +225,27 @@ func (s *store) deleteChildren(ctx context.Context, c *pruneChild, parents []any
 // marks returns n comma-separated ? placeholders.
 func marks(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// execPrune runs one of prune's deletes. Where the database locks the gaps
+// that a statement's scan passes (dialect.gapLocks), it runs at READ
+// COMMITTED, so that it locks only the rows it deletes: a delete whose scan
+// locked a range of refresh_tokens' key would block, and deadlock with, the
+// logins and refreshes inserting into that range.
+func (s *store) execPrune(ctx context.Context, query string, args ...any) (int64, error) {
+	if !s.d.gapLocks {
+		return s.exec(ctx, query, args...)
+	}
+	ctx, cancel := dbDeadline(ctx, s.timeout)
+	defer cancel()
+	var n int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res, err := tx.Statement.ConnPool.ExecContext(ctx, s.d.bind(query), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	return n, dbError(err)
 }

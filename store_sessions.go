@@ -177,7 +177,9 @@ func (s *store) revokeSession(ctx context.Context, sid string, owner int64, now 
 
 // revokeSessions revokes every live session of a user except keep (empty:
 // none kept) and consumes their refresh tokens, so that no live token
-// remains in those families; it returns the number of sessions ended.
+// remains in those families; it returns the number of sessions ended. It
+// also records the revocation (recordRevocation), which voids the user's
+// access tokens issued before now in the cached revocation mode.
 func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, now time.Time) (int64, error) {
 	sessionCond, familyCond, args := "user_id = ? AND revoked_at IS NULL", "user_id = ? AND consumed_at IS NULL", []any{now, userID}
 	if keep != "" {
@@ -189,8 +191,10 @@ func (s *store) revokeSessions(ctx context.Context, userID int64, keep string, n
 		if n, err = tx.exec(ctx, "UPDATE sessions SET revoked_at = ? WHERE "+sessionCond, args...); err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, "UPDATE refresh_tokens SET consumed_at = ? WHERE "+familyCond, args...)
-		return err
+		if _, err = tx.exec(ctx, "UPDATE refresh_tokens SET consumed_at = ? WHERE "+familyCond, args...); err != nil {
+			return err
+		}
+		return tx.recordRevocation(ctx, userID, keep, now.UnixMilli())
 	})
 	return n, err
 }

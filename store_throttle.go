@@ -48,13 +48,6 @@ func (s *store) blockBucket(ctx context.Context, key string, until, now int64) e
 	return err
 }
 
-// bucket reads the counter of key; found is false when there is none.
-func (s *store) bucket(ctx context.Context, key string) (b bucketState, found bool, err error) {
-	found, err = s.scanRow(ctx, "SELECT window_start, count, blocked_until FROM throttles WHERE bucket = ?", []any{key},
-		&b.windowStart, &b.count, &b.blockedUntil)
-	return b, found, err
-}
-
 // uncount takes one event back from bucket key.
 func (s *store) uncount(ctx context.Context, key string) error {
 	_, err := s.exec(ctx, "UPDATE throttles SET count = count - 1 WHERE bucket = ? AND count > 0", key)

@@ -151,13 +151,48 @@ func authginCases(b *testing.B) []middlewareCase {
 	strictTok := strict.register(b, "alice", "correct horse battery staple")
 	cached := newAuthginApp(b, authgin.Options{Argon2: cheapArgon, Strict: true, StrictCacheTTL: time.Minute})
 	cachedTok := cached.register(b, "alice", "correct horse battery staple")
+	revocations, revocationsTok := revokedApp(b)
 
 	return []middlewareCase{
 		sameToken("authgin-stateless-same", statelessH, tok),
 		{name: "authgin-stateless-new", handler: statelessH, next: pool.next},
 		withRoundTrips(sameToken("authgin-strict", mount(strict), strictTok), strict.roundTrips),
 		withRoundTrips(sameToken("authgin-strict-cache", mount(cached), cachedTok), cached.roundTrips),
+		withRoundTrips(sameToken("authgin-revocation-cached", mount(revocations), revocationsTok), revocations.roundTrips),
 	}
+}
+
+// revokedApps is how many users revokedApp revokes besides the one whose
+// token the case sends.
+const revokedApps = 1000
+
+// revokedApp is authgin with RevocationCached and a cache holding
+// revokedApps users' revocations, and alice's: she changed her password
+// from the session whose token it returns, so the check finds her entry
+// and compares the token with it.
+func revokedApp(b *testing.B) (authginApp, string) {
+	a := newAuthginApp(b, authgin.Options{Argon2: cheapArgon, Revocation: authgin.RevocationCached, Limits: unthrottled()})
+	svc := a.auth.Service()
+	ctx, cl := context.Background(), authgin.Client{IP: "127.0.0.1", UserAgent: "bench"}
+	for i := range revokedApps {
+		toks, err := a.signUp(fmt.Sprintf("revoked%d", i), "correct horse battery staple")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := svc.LogoutAll(ctx, authgin.User{ID: toks.AccessClaims.ID, SessionID: toks.AccessClaims.SessionID}, cl); err != nil {
+			b.Fatal(err)
+		}
+	}
+	toks, err := a.signUp("alice", "correct horse battery staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := authgin.User{ID: toks.AccessClaims.ID, SessionID: toks.AccessClaims.SessionID}
+	if err := svc.ChangePassword(ctx, u, authgin.ChangePasswordInput{OldPassword: "correct horse battery staple",
+		Password1: "another horse battery staple", Password2: "another horse battery staple"}, cl); err != nil {
+		b.Fatal(err)
+	}
+	return a, toks.Access
 }
 
 func withRoundTrips(mc middlewareCase, n *atomic.Int64) middlewareCase {
