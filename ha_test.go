@@ -115,7 +115,7 @@ func TestFailover(t *testing.T) {
 		}
 		return r
 	}
-	refreshCookie := func(u *haUser) string { return u.a.jarCookie(testBase, "refresh_token") }
+	refreshCookie := func(u *haUser) string { return u.a.jarCookie(testBase, refreshCookie) }
 
 	var (
 		usersMu sync.Mutex

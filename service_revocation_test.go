@@ -59,7 +59,7 @@ func TestRevocationCached(t *testing.T) {
 		login := func(password string) (*client, string) {
 			c := a.client()
 			wantStatus(t, loginAs(c, "rev", password), 200)
-			return c, c.jarCookie("/", "access_token")
+			return c, c.jarCookie("/", accessCookie)
 		}
 		changer, kept := login(pw)
 		_, other := login(pw)
@@ -263,7 +263,7 @@ func TestRevocationCachedAllocs(t *testing.T) {
 		e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) { o.Revocation = mode })
 		c := e.client()
 		c.register("alloc@example.com", "alloc", "correct horse battery")
-		tok := c.jarCookie("/", "access_token")
+		tok := c.jarCookie("/", accessCookie)
 		for id := range int64(1000) {
 			e.auth.svc.revoked.revoked(id+100, "", e.clock.Now().Add(-time.Hour))
 		}
