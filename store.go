@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"gorm.io/gorm"
@@ -74,18 +75,40 @@ func (s *store) migrate(ctx context.Context) error {
 	return dbError(s.d.migrate(ctx, s.db, models()))
 }
 
+// txAttempts is how often atomic runs a transaction that the database
+// chose as a deadlock victim or could not serialise.
+const txAttempts = 3
+
 // atomic runs fn in a transaction whose statements share one deadline
 // (fn's ctx). It is the store's only way to begin one; fn runs inside the
 // transaction already begun when s is a transaction's store.
+//
+// A transaction that loses a deadlock or a serialisation conflict was
+// rolled back whole, so atomic runs fn again (up to txAttempts times in
+// all, within the same deadline): fn must keep its effects to tx and to
+// variables it sets afresh on each run.
 func (s *store) atomic(ctx context.Context, fn func(ctx context.Context, tx *store) error) error {
 	if s.inTx {
 		return fn(ctx, s)
 	}
 	ctx, cancel := dbDeadline(ctx, s.timeout)
 	defer cancel()
-	return dbError(s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
-		return fn(ctx, &store{db: db, d: s.d, inTx: true})
-	}))
+	for attempt := 1; ; attempt++ {
+		err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+			return fn(ctx, &store{db: db, d: s.d, inTx: true})
+		})
+		if attempt == txAttempts || !isTxConflict(err) {
+			return dbError(err)
+		}
+		// The winner holds its locks until it commits: give it a moment.
+		// #nosec G404 -- jitter, not a secret
+		wait := time.Duration(attempt) * (time.Millisecond + rand.N(4*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return dbError(err)
+		case <-time.After(wait):
+		}
+	}
 }
 
 // exec runs one statement written in SQL (with ? placeholders, see

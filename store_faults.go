@@ -118,6 +118,18 @@ func isInvalidText(err error) bool {
 	return false
 }
 
+// isTxConflict reports whether err means the database rolled back a
+// transaction to resolve a conflict with another one (a deadlock victim,
+// a serialisation failure): running it again is expected to succeed.
+func isTxConflict(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == pgDeadlockDetected || pe.Code == pgSerializationFailure
+	}
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == myLockDeadlock
+}
+
 // isUnavailable reports whether err means the database cannot serve the
 // request right now (closed pool, unreachable or restarting server, a
 // deadline, lock contention beyond the busy timeout, a deadlock victim...),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,6 +93,53 @@ func BenchmarkAccountLookup(b *testing.B) {
 			if res.Error != nil || res.RowsAffected != 1 {
 				b.Fatal(res.RowsAffected, res.Error)
 			}
+		}
+	})
+}
+
+// TestAtomicRetriesDeadlock: two transactions that lock two accounts in
+// opposite orders deadlock on their first run. The database rolls one of
+// them back, and atomic runs it again, so both commit. (SQLite begins
+// every transaction with the write lock and never deadlocks.)
+func TestAtomicRetriesDeadlock(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		if db.Name() == "sqlite" {
+			t.Skip("SQLite transactions never deadlock")
+		}
+		e := newEnv(t, db)
+		a := userID(e.client().register("dl1@example.com", "deadlock1", "correct horse battery"))
+		b := userID(e.client().register("dl2@example.com", "deadlock2", "correct horse battery"))
+		st := e.auth.svc.st
+
+		var runs atomic.Int32
+		var holding sync.WaitGroup // both hold their first lock
+		holding.Add(2)
+		lockBoth := func(first, second int64) error {
+			var waited bool
+			return st.atomic(context.Background(), func(ctx context.Context, tx *store) error {
+				runs.Add(1)
+				if _, err := tx.lockAccount(ctx, first); err != nil {
+					return err
+				}
+				if !waited {
+					waited = true
+					holding.Done()
+					holding.Wait()
+				}
+				_, err := tx.lockAccount(ctx, second)
+				return err
+			})
+		}
+		errs := make(chan error, 2)
+		go func() { errs <- lockBoth(a, b) }()
+		go func() { errs <- lockBoth(b, a) }()
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Errorf("a transaction failed: %v", err)
+			}
+		}
+		if got := runs.Load(); got != 3 {
+			t.Errorf("%d runs, want 3: one deadlock victim run again", got)
 		}
 	})
 }
