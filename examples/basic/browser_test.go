@@ -345,8 +345,12 @@ func TestBrowserSameOrigin(t *testing.T) {
 
 			browse(t, ctx, "open the start page", chromedp.Navigate(base+"/"), state("signed-out"))
 			browse(t, ctx, "register", fill("#register-form", map[string]string{
-				"email": "ada@example.com", "username": "ada", "password1": pw, "password2": pw,
-			}), state("signed-in"), chromedp.WaitReady(`#me-confirmed`), messageContains("Welcome, ada"))
+				"email": "ada@example.com", "username": "ada", "display_name": " Ada L. ", "password1": pw, "password2": pw,
+			}), state("signed-in"), chromedp.WaitReady(`#me-confirmed`), messageContains("Welcome, ada"),
+				chromedp.Poll(`document.getElementById("me-display-name").textContent === "Ada L."`, nil))
+			browse(t, ctx, "change the display name", fill("#profile-form", map[string]string{"display_name": "Ada Lovelace"}),
+				messageContains("Display name saved"),
+				chromedp.Poll(`document.getElementById("me-display-name").textContent === "Ada Lovelace"`, nil))
 			var confirmed string
 			browse(t, ctx, "read the status", chromedp.Text("#me-confirmed", &confirmed, chromedp.ByQuery))
 			if confirmed != "no" {

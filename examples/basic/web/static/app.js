@@ -17,6 +17,8 @@ async function refreshMe() {
   }
   $("me-username").textContent = me.data.username;
   $("me-id").textContent = String(me.data.id);
+  $("me-display-name").textContent = me.data.display_name || "";
+  $("profile-form").elements.display_name.value = me.data.display_name || "";
   const st = await call("GET", API + "/confirm");
   if (st.ok) {
     $("me-email").textContent = st.data.email;
@@ -81,6 +83,14 @@ onSubmit("forgot-form", async (f, form) => {
   if (!res.ok) return sayError(res);
   form.reset();
   say("If an account has this address, a reset link is on its way.");
+});
+
+// The example's own user field, display_name: PATCH /me changes it.
+onSubmit("profile-form", async (f) => {
+  const res = await call("PATCH", API + "/me", f);
+  if (!res.ok) return sayError(res);
+  say("Display name saved.");
+  await refreshMe();
 });
 
 onSubmit("password-form", async (f, form) => {
