@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -284,7 +285,7 @@ func (im *Importer) ImportAuthx(ctx context.Context, r io.Reader) (ImportReport,
 	for {
 		if ctx.Err() != nil {
 			run.rep.Interrupted = true
-			return run.rep, nil
+			return run.rep, im.setSkeletons(ctx)
 		}
 		batch = batch[:0]
 		var readErr error
@@ -307,12 +308,24 @@ func (im *Importer) ImportAuthx(ctx context.Context, r io.Reader) (ImportReport,
 			}
 		}
 		if errors.Is(readErr, io.EOF) {
-			return run.rep, nil
+			return run.rep, im.setSkeletons(ctx)
 		}
 		if readErr != nil {
-			return run.rep, readErr
+			return run.rep, errors.Join(readErr, im.setSkeletons(ctx))
 		}
 	}
+}
+
+// setSkeletons gives the imported accounts their username skeletons, so
+// that a running app refuses look-alikes of their names at once, not only
+// after its next start. The import leaves them out because two authx
+// accounts may look alike: the first by id keeps the skeleton, as at
+// Register, and the app logs the others when it starts.
+func (im *Importer) setSkeletons(ctx context.Context) error {
+	if im.st == nil || im.o.DryRun {
+		return nil
+	}
+	return backfillSkeletons(context.WithoutCancel(ctx), im.st, slog.New(slog.DiscardHandler))
 }
 
 // newRun starts an ImportAuthx call.

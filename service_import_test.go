@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -731,5 +732,36 @@ func TestImportAuthxRedecide(t *testing.T) {
 		if !reflect.DeepEqual(names, []string{"Carl-11-2", "dora"}) {
 			t.Fatalf("imported %v", names)
 		}
+	})
+}
+
+// TestImportSetsSkeletons: an import into the database of a running app
+// gives the imported accounts their username skeletons before it returns,
+// so the app refuses a look-alike of an imported name at once. Of two
+// imported look-alikes, the first by id keeps the skeleton and the import
+// still succeeds.
+func TestImportSetsSkeletons(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db) // started, with its own skeletons set, before the import
+		if usernameSkeleton("rnodern") != usernameSkeleton("modern") || usernameSkeleton("modem") != usernameSkeleton("modern") {
+			t.Fatal("the test's look-alikes do not look alike")
+		}
+		in := `{"id": 201, "email": "modern@example.com", "username": "modern"}
+{"id": 202, "email": "rnodern@example.com", "username": "rnodern"}
+`
+		rep, rejects, err := importInto(t, db, in, ImportOptions{})
+		if err != nil || rep.Imported != 2 || len(rejects) != 0 {
+			t.Fatalf("import: %+v %v %v", rep, rejects, err)
+		}
+		var skels []sql.NullString
+		if err := db.Model(&Account{}).Order("id").Pluck("username_skeleton", &skels).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(skels) != 2 || skels[0].String != usernameSkeleton("modern") || skels[1].Valid {
+			t.Fatalf("skeletons after the import: %v", skels)
+		}
+		r := e.client().post("/register", map[string]string{"email": "x@example.com", "username": "modem",
+			"password1": "correct horse battery", "password2": "correct horse battery"})
+		wantError(t, r, 400, "username_exists", "")
 	})
 }
