@@ -132,83 +132,89 @@ func newTestDatabase(t *testing.T, backend string) func(t *testing.T) *gorm.DB {
 	}
 }
 
+// serverTestDB is what the helpers of the server backends share: the
+// base DSN of env (the test skips without it), a fresh random name for
+// the test's schema, database or role, and admin, which runs statements
+// on the base DSN's database.
+type serverTestDB struct {
+	u     *url.URL
+	name  string
+	admin func(sqls ...string) error
+}
+
+// newServerTestDB reads env (what names the server, example shows a DSN),
+// lets adjust change the URL, and opens admin's connections with open.
+func newServerTestDB(t *testing.T, env, what, example string, open func(string) (*gorm.DB, error), adjust func(*url.URL)) serverTestDB {
+	t.Helper()
+	base := os.Getenv(env)
+	if base == "" {
+		t.Skipf("%s tests skipped: set %s (e.g. %s) to run them", what, env, example)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", env, err)
+	}
+	if adjust != nil {
+		adjust(u)
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	dsn := u.String()
+	return serverTestDB{u: u, name: "authgin_t_" + hex.EncodeToString(b), admin: func(sqls ...string) error {
+		db, err := open(dsn)
+		if err != nil {
+			return err
+		}
+		defer closeDB(db)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, sql := range sqls {
+			if err := db.WithContext(ctx).Exec(sql).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+// create runs the statements that make the test's schema, database or
+// role, failing the test with what and env when the server refuses, and
+// drops it with drop when the test ends.
+func (d serverTestDB) create(t *testing.T, what, env string, create, drop []string) {
+	t.Helper()
+	if err := d.admin(create...); err != nil {
+		t.Fatalf("%s at %s=%s is unreachable or unusable: %v", what, env, d.u.Redacted(), err)
+	}
+	t.Cleanup(func() {
+		if err := d.admin(drop...); err != nil {
+			t.Errorf("drop test %s %s: %v", what, d.name, err)
+		}
+	})
+}
+
 // postgresTestSchema creates a schema of its own for the test and returns
 // a DSN whose connections use it (search_path as a startup parameter), so
 // that tests run in parallel against one database without seeing each
 // other's tables. The schema is dropped when the test ends.
 func postgresTestSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/authgin_test?sslmode=disable) to run them", postgresDSNEnv)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresDSNEnv, err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "authgin_t_" + hex.EncodeToString(b)
-
-	admin := func(sql string) error {
-		db, err := OpenPostgres(base)
-		if err != nil {
-			return err
-		}
-		defer closeDB(db)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return db.WithContext(ctx).Exec(sql).Error
-	}
-	if err := admin("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("PostgreSQL at %s=%s is unreachable or unusable: %v", postgresDSNEnv, u.Redacted(), err)
-	}
-	t.Cleanup(func() {
-		if err := admin("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop test schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	d := newServerTestDB(t, postgresDSNEnv, "PostgreSQL", "postgres://postgres@127.0.0.1:5432/authgin_test?sslmode=disable", OpenPostgres, nil)
+	d.create(t, "PostgreSQL", postgresDSNEnv, []string{"CREATE SCHEMA " + d.name}, []string{"DROP SCHEMA " + d.name + " CASCADE"})
+	q := d.u.Query()
+	q.Set("search_path", d.name)
+	d.u.RawQuery = q.Encode()
+	return d.u.String()
 }
 
 // mysqlTestDatabase creates a database of its own for the test and returns
 // its DSN; the database is dropped when the test ends.
 func mysqlTestDatabase(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(mysqlDSNEnv)
-	if base == "" {
-		t.Skipf("MySQL/MariaDB tests skipped: set %s (e.g. mysql://user:password@127.0.0.1:3306/authgin_test) to run them", mysqlDSNEnv)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", mysqlDSNEnv, err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "authgin_t_" + hex.EncodeToString(b)
-	admin := func(sql string) error {
-		db, err := OpenMySQL(base)
-		if err != nil {
-			return err
-		}
-		defer closeDB(db)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return db.WithContext(ctx).Exec(sql).Error
-	}
-	if err := admin("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("MySQL at %s=%s is unreachable or unusable: %v", mysqlDSNEnv, u.Redacted(), err)
-	}
-	t.Cleanup(func() {
-		if err := admin("DROP DATABASE " + name); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+	d := newServerTestDB(t, mysqlDSNEnv, "MySQL/MariaDB", "mysql://user:password@127.0.0.1:3306/authgin_test", OpenMySQL, nil)
+	d.create(t, "MySQL", mysqlDSNEnv, []string{"CREATE DATABASE " + d.name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"},
+		[]string{"DROP DATABASE " + d.name})
+	d.u.Path = "/" + d.name
+	return d.u.String()
 }
 
 func closeOnCleanup(t *testing.T, db *gorm.DB) {

@@ -2,15 +2,12 @@ package authgin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -34,53 +31,22 @@ const pgbouncerDSNEnv = "AUTHGIN_TEST_PGBOUNCER_DSN"
 // auth_user). Role and schema are dropped when the test ends.
 func pgbouncerTestRole(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv(pgbouncerDSNEnv)
-	if base == "" {
-		t.Skipf("PgBouncer tests skipped: set %s (scripts/pgbouncer/start.sh prints it) to run them", pgbouncerDSNEnv)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", pgbouncerDSNEnv, err)
-	}
-	q := u.Query()
-	if q.Get("default_query_exec_mode") == "" {
-		q.Set("default_query_exec_mode", "cache_describe")
-		u.RawQuery = q.Encode()
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	role := "authgin_t_" + hex.EncodeToString(b)
-	adminDSN := u.String()
-	admin := func(sqls ...string) error {
-		db, err := OpenPostgres(adminDSN)
-		if err != nil {
-			return err
-		}
-		defer closeDB(db)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, sql := range sqls {
-			if err := db.WithContext(ctx).Exec(sql).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := admin("CREATE ROLE "+role+" LOGIN",
-		"CREATE SCHEMA "+role+" AUTHORIZATION "+role,
-		"ALTER ROLE "+role+" SET search_path = "+role); err != nil {
-		t.Fatalf("PgBouncer at %s=%s is unreachable or unusable: %v", pgbouncerDSNEnv, u.Redacted(), err)
-	}
-	t.Cleanup(func() {
-		// The pooler keeps idle server connections of the role: end them.
-		err := admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"+role+"'",
-			"DROP SCHEMA "+role+" CASCADE", "DROP ROLE "+role)
-		if err != nil {
-			t.Errorf("drop test role %s: %v", role, err)
+	d := newServerTestDB(t, pgbouncerDSNEnv, "PgBouncer", "the DSN scripts/pgbouncer/start.sh prints", OpenPostgres, func(u *url.URL) {
+		q := u.Query()
+		if q.Get("default_query_exec_mode") == "" {
+			q.Set("default_query_exec_mode", "cache_describe")
+			u.RawQuery = q.Encode()
 		}
 	})
-	u.User = url.User(role)
-	return u.String()
+	role := d.name
+	d.create(t, "PgBouncer", pgbouncerDSNEnv,
+		[]string{"CREATE ROLE " + role + " LOGIN", "CREATE SCHEMA " + role + " AUTHORIZATION " + role,
+			"ALTER ROLE " + role + " SET search_path = " + role},
+		// The pooler keeps idle server connections of the role: end them.
+		[]string{"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'",
+			"DROP SCHEMA " + role + " CASCADE", "DROP ROLE " + role})
+	d.u.User = url.User(role)
+	return d.u.String()
 }
 
 // TestNoSessionState: the store leaves nothing on a server connection that
