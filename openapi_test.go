@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,10 +110,12 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 	r := gin.New()
-	if _, err := Register(r.Group("/api/users"), Options{DB: openTestDB(t, "sqlite"), Secret: testSecret,
-		BaseURL: "https://app.example", PruneInterval: -1}); err != nil {
+	auth, err := Register(r.Group("/api/users"), Options{DB: openTestDB(t, "sqlite"), Secret: testSecret,
+		BaseURL: "https://app.example", PruneInterval: -1})
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { auth.Close(context.Background()) })
 	var mounted []string
 	for _, rt := range r.Routes() {
 		path := strings.TrimPrefix(rt.Path, "/api")
