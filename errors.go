@@ -165,3 +165,17 @@ func abortError(c *gin.Context, log *slog.Logger, err error) {
 	}
 	c.AbortWithStatusJSON(e.Status, gin.H{"detail": e.Detail, "code": e.Code})
 }
+
+// The errors of social login (the /oauth routes).
+var (
+	ErrUnknownProvider = newError(http.StatusNotFound, "unknown_provider", "Unknown provider")
+	ErrOAuthState      = newError(http.StatusBadRequest, "oauth_state", "The login expired or was started elsewhere: start it again")
+	ErrOAuthDenied     = newError(http.StatusBadRequest, "oauth_denied", "The provider did not authorize the login")
+	ErrOAuthProvider   = newError(http.StatusBadGateway, "oauth_provider", "The provider failed or sent an invalid answer")
+	ErrOAuthEmail      = newError(http.StatusBadRequest, "oauth_email", "The provider gave no verified email address")
+	ErrOAuthLinked     = newError(http.StatusBadRequest, "oauth_linked", "This provider account is linked to another user")
+	ErrOAuthNotLinked  = newError(http.StatusNotFound, "oauth_not_linked", "This provider is not linked to your account")
+	ErrLastLoginMethod = newError(http.StatusBadRequest, "last_login_method",
+		"This is your only way to log in: set a password or link another provider first")
+	ErrInvalidNext = newError(http.StatusBadRequest, "invalid_next", "next must be a path on this site")
+)

@@ -198,7 +198,42 @@ type userField struct {
 	User   *Account `gorm:"foreignKey:UserID;constraint:OnDelete:CASCADE"`
 }
 
+// oauthIdentity links an account to its identity at a social login
+// provider (table "oauth_identities"): the provider's name and its
+// subject (the stable user id it issues), unique together; an account has
+// at most one identity per provider. Email is the address the provider
+// gave when the identity was linked.
+type oauthIdentity struct {
+	ID          int64     `gorm:"primaryKey"`
+	Provider    string    `gorm:"size:32;not null;uniqueIndex:idx_oauth_identities_subject,priority:1;uniqueIndex:idx_oauth_identities_user,priority:2"`
+	Subject     string    `gorm:"size:255;not null;uniqueIndex:idx_oauth_identities_subject,priority:2"`
+	UserID      int64     `gorm:"not null;uniqueIndex:idx_oauth_identities_user,priority:1"`
+	Email       string    `gorm:"size:320;not null;default:''"`
+	CreatedAt   time.Time `gorm:"not null"`
+	LastLoginAt *time.Time
+}
+
+func (oauthIdentity) TableName() string { return "oauth_identities" }
+
+// oauthState is a social login in flight, between GET
+// /oauth/{provider}/authorize and its callback (table "oauth_states"). ID
+// is the SHA-256 of the state parameter, NonceHash that of the OpenID
+// nonce; the callback deletes the row, so a state works once.
+type oauthState struct {
+	ID         string    `gorm:"primaryKey;size:64"`
+	Provider   string    `gorm:"size:32;not null"`
+	NonceHash  string    `gorm:"size:64;not null"`
+	Next       string    `gorm:"size:512;not null;default:''"`
+	LinkUserID int64     `gorm:"not null;default:0"` // the account to link; 0 logs in
+	Bearer     bool      `gorm:"not null;default:false"`
+	CreatedAt  time.Time `gorm:"not null"`
+	ExpiresAt  time.Time `gorm:"not null;index"`
+}
+
+func (oauthState) TableName() string { return "oauth_states" }
+
 // models lists every table the plugin migrates.
 func models() []any {
-	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}, &revocationRow{}}
+	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}, &revocationRow{},
+		&oauthIdentity{}, &oauthState{}}
 }

@@ -181,6 +181,16 @@ type Options struct {
 	// requests (CSRF protection), e.g. "https://admin.example".
 	TrustedOrigins []string
 
+	// OAuth lists the social login providers: OpenID Connect by issuer
+	// (OIDCProvider, GoogleProvider, MicrosoftProvider) and GitHub
+	// (GitHubProvider). See docs/social-login.md. Default none.
+	OAuth []OAuthProvider
+	// LinkVerifiedEmail links a social login to the existing account with
+	// the same email when the provider and the account both have the
+	// address verified. Default false: such a login is refused with
+	// email_exists, and the user links the provider while logged in.
+	LinkVerifiedEmail bool
+
 	// NotFoundOnUnknownLogin restores authx's 404 for a login with an
 	// unknown user. Default false: one 401 for every failure.
 	NotFoundOnUnknownLogin bool

@@ -77,6 +77,10 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if a.jwks, err = newJWKS(o.Signing); err != nil {
 		return nil, err
 	}
+	oauth, err := newOAuthSet(&a.o, g.BasePath())
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(o.DB, o.DBTimeout)
 	if err != nil {
 		return nil, err
@@ -126,6 +130,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		strict:   newStrictCache(o.StrictCacheTTL),
 		revoked:  newRevocationCache(&a.o, st),
 	}
+	a.svc.oauth = oauth
 	a.svc.blackout.start()
 	a.svc.revoked.start()
 	a.prune = newPruner(a.svc, min(pruneFirst, o.PruneInterval), o.PruneInterval, o.Logger)
@@ -190,6 +195,13 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	// The user's own fields (Options.UserFields) beside the public user.
 	g.GET("/me", user, h.me)
 	g.PATCH("/me", user, h.patchMe)
+
+	// Social login (http_oauth.go).
+	g.GET("/oauth/providers", h.oauthProviders)
+	g.GET("/oauth/:provider/authorize", h.oauthAuthorize)
+	g.GET("/oauth/:provider/callback", h.oauthCallback)
+	g.GET("/oauth", user, h.oauthLinks)
+	authed("DELETE", "/oauth/:provider", user, h.oauthUnlink)
 
 	// authx's admin router. Static segments win over /:id in gin's router.
 	g.GET("/blacklist", admin, h.blacklist)

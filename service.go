@@ -41,6 +41,8 @@ type Service struct {
 	// revoked holds recent revocations for RevocationCached (nil in the
 	// other modes).
 	revoked *revocationCache
+	// oauth holds the social login providers (Options.OAuth).
+	oauth *oauthSet
 }
 
 // Client describes where a request came from.

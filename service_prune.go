@@ -15,11 +15,12 @@ type PruneResult struct {
 	Throttles     int64 // counters whose window and lockout have passed
 	Events        int64 // security events older than Options.EventRetention
 	Revocations   int64 // revocations older than any unexpired access token
+	OAuthStates   int64 // social logins in flight that expired more than an hour ago
 }
 
 // Total is the number of rows deleted.
 func (r PruneResult) Total() int64 {
-	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events + r.Revocations
+	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events + r.Revocations + r.OAuthStates
 }
 
 const (
@@ -66,7 +67,7 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 	// would starve it.
 	p, err := s.st.prune(ctx, c, sleepCtx)
 	return PruneResult{Sessions: p.sessions, RefreshTokens: p.refreshTokens, Confirmations: p.confirmations,
-		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations}, err
+		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations, OAuthStates: p.oauthStates}, err
 }
 
 // sleepCtx waits for d or until ctx ends, and then returns ctx's error.

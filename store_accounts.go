@@ -140,6 +140,7 @@ func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
 			"DELETE FROM password_resets WHERE user_id = ?",
 			"DELETE FROM security_events WHERE user_id = ?",
 			"DELETE FROM user_fields WHERE user_id = ?", // the foreign key does it too, where it exists
+			"DELETE FROM oauth_identities WHERE user_id = ?",
 		} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err

@@ -39,6 +39,7 @@ type pruneCutoffs struct {
 // pruned counts the rows one prune deleted, by table.
 type pruned struct {
 	sessions, refreshTokens, confirmations, resets, throttles, events, revocations int64
+	oauthStates                                                                    int64
 }
 
 // pruneTable is one table of prune: the rows whose cond holds go.
@@ -78,6 +79,8 @@ func (s *store) prune(ctx context.Context, c pruneCutoffs, pause func(ctx contex
 			cond: "blocked_until <= ? AND window_start <= ?", args: []any{c.nowMS, c.windowMS}},
 		{n: &r.revocations, table: "revocations", key: "user_id", intKey: true,
 			cond: "valid_after_ms < ?", args: []any{c.revokedMS}},
+		{n: &r.oauthStates, table: "oauth_states", key: "id",
+			cond: "expires_at <= ?", args: []any{c.ended}},
 	}
 	if !c.eventsEnd.IsZero() {
 		tables = append(tables, pruneTable{n: &r.events, table: "security_events", key: "id", intKey: true,
