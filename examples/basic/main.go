@@ -115,6 +115,10 @@ func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options))
 	if mailer == nil {
 		log.Warn("SMTP_HOST is not set: mails are written to the log (bodies only with AUTHGIN_DEBUG=1)")
 	}
+	providers, err := oauthProviders()
+	if err != nil {
+		return nil, err
+	}
 	opts := authgin.Options{
 		DB:              db,
 		Secret:          secret,
@@ -129,6 +133,7 @@ func newApp(ctx context.Context, log *slog.Logger, tweak func(*authgin.Options))
 		// the cross-origin (CSRF) check too.
 		TrustedOrigins: origins,
 		UserFields:     authgin.UserFieldsOf[Profile](),
+		OAuth:          providers,
 	}
 	if opts.Cookie, err = cookieOptions(os.Getenv("COOKIE_SAMESITE"), os.Getenv("COOKIE_DOMAIN")); err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ async function refreshMe() {
     $("resend-confirmation").hidden = st.data.confirmed;
   }
   await loadSessions();
+  await loadLinks();
   show(true);
   return true;
 }
@@ -49,6 +50,61 @@ async function loadSessions() {
         loadSessions();
       });
       li.append(" ", b);
+    }
+    list.append(li);
+  }
+}
+
+// providers are the social login providers the server has configured
+// (GET /oauth/providers), loaded once.
+let providers = [];
+
+async function loadProviders() {
+  const res = await call("GET", API + "/oauth/providers", undefined, { refresh: false });
+  providers = res.ok ? res.data : [];
+  const box = $("social-buttons");
+  box.replaceChildren();
+  for (const p of providers) {
+    // A plain link: the browser goes to the provider and comes back to
+    // the callback, which sets the cookies and redirects here.
+    const a = document.createElement("a");
+    a.className = "button";
+    a.href = p.authorizePath + "?next=/";
+    a.textContent = "Sign in with " + p.displayName;
+    a.dataset.provider = p.name;
+    box.append(a, " ");
+  }
+  $("social-login").hidden = providers.length === 0;
+}
+
+// loadLinks lists the providers linked to the account, with a way to
+// unlink each and to link the others.
+async function loadLinks() {
+  const list = $("linked");
+  list.replaceChildren();
+  $("linked-section").hidden = providers.length === 0;
+  if (providers.length === 0) return;
+  const res = await call("GET", API + "/oauth");
+  const linked = new Map((res.ok ? res.data : []).map((l) => [l.provider, l]));
+  for (const p of providers) {
+    const li = document.createElement("li");
+    const l = linked.get(p.name);
+    if (l) {
+      li.textContent = p.displayName + ": linked" + (l.email ? " (" + l.email + ")" : "") + " ";
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "Unlink";
+      b.addEventListener("click", async () => {
+        const r = await call("DELETE", API + "/oauth/" + encodeURIComponent(p.name));
+        r.ok ? say(p.displayName + " unlinked.") : sayError(r);
+        loadLinks();
+      });
+      li.append(b);
+    } else {
+      const a = document.createElement("a");
+      a.href = p.authorizePath + "?link=1&next=/";
+      a.textContent = "Link " + p.displayName;
+      li.append(a);
     }
     list.append(li);
   }
@@ -141,4 +197,4 @@ $("logout-all").addEventListener("click", async () => {
   show(false);
 });
 
-refreshMe().then(() => { document.body.dataset.ready = "1"; });
+loadProviders().then(refreshMe).then(() => { document.body.dataset.ready = "1"; });
