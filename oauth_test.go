@@ -707,3 +707,31 @@ func TestOAuthGitHub(t *testing.T) {
 		wantError(t, r, 502, "oauth_provider", "")
 	})
 }
+
+// An account made by a social login whose address the provider did not
+// verify may be an attacker's who used the victim's address first: when
+// the address's owner takes the account over with a reset link, the
+// attacker's identity goes with every session.
+func TestOAuthResetDropsUnverifiedLinks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op)
+		attacker := e.browser()
+		op.user("attacker", "victim@example.com", false, "victim")
+		wantLoggedIn(t, attacker, attacker.oauthLogin("oidc", ""), "https://app.example/")
+
+		victim := e.client()
+		wantError(t, victim.post("/register", map[string]string{"email": "victim@example.com", "username": "vic",
+			"password1": "correct horse battery", "password2": "correct horse battery"}), 400, "email_exists", "")
+		wantStatus(t, victim.post("/forgot_password", map[string]string{"email": "victim@example.com"}), 200)
+		tok := linkToken(t, e.mail.waitWith(t, 1, "reset_password").Text, "/reset_password?token=")
+		wantStatus(t, victim.post("/password", map[string]string{"token": tok, "password1": "a new staple battery", "password2": "a new staple battery"}), 200)
+
+		if n := countOAuthRows(t, db, &oauthIdentity{}); n != 0 {
+			t.Fatalf("%d identities after the owner's reset", n)
+		}
+		op.user("attacker", "victim@example.com", false, "victim")
+		r := e.browser().oauthLogin("oidc", "")
+		wantError(t, r, 400, "email_exists", "")
+	})
+}

@@ -698,3 +698,19 @@ func (s *Service) OAuthUnlink(ctx context.Context, u User, provider string, cl C
 	s.record(ctx, SecurityEvent{UserID: u.ID, Event: EventOAuthUnlink, SessionID: u.SessionID, Detail: provider}, cl)
 	return nil
 }
+
+// dropUnverifiedLinks unlinks every provider of an account whose address
+// was never confirmed, inside a password reset's transaction tx: the
+// reset proves the mailbox is the user's, and an identity linked before
+// that may be an attacker's who signed up first with the victim's address
+// at a provider that does not verify it (pre-account takeover).
+func (s *Service) dropUnverifiedLinks(ctx context.Context, tx *store, acct *Account) error {
+	if acct.Confirmed {
+		return nil
+	}
+	n, err := tx.deleteOAuthIdentitiesOf(ctx, acct.ID)
+	if n > 0 {
+		s.log.InfoContext(ctx, "authgin: unconfirmed account's social logins unlinked by a password reset", "user_id", acct.ID, "identities", n)
+	}
+	return err
+}

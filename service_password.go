@@ -149,6 +149,9 @@ func (s *Service) resetPassword(ctx context.Context, token string, in SetPasswor
 		if err := tx.setPassword(ctx, acct.ID, hash, now); err != nil {
 			return err
 		}
+		if err := s.dropUnverifiedLinks(ctx, tx, acct); err != nil {
+			return err
+		}
 		var err error
 		revoked, err = tx.revokeSessions(ctx, acct.ID, "", now)
 		return err

@@ -83,3 +83,8 @@ func (s *store) deleteOAuthIdentity(ctx context.Context, userID int64, provider 
 	n, err := s.exec(ctx, "DELETE FROM oauth_identities WHERE user_id = ? AND provider = ?", userID, provider)
 	return n > 0, err
 }
+
+// deleteOAuthIdentitiesOf unlinks every identity of an account.
+func (s *store) deleteOAuthIdentitiesOf(ctx context.Context, userID int64) (int64, error) {
+	return s.exec(ctx, "DELETE FROM oauth_identities WHERE user_id = ?", userID)
+}
