@@ -80,7 +80,7 @@ func MicrosoftProvider(tenant, clientID, clientSecret string) OAuthProvider {
 // GitHubProvider is github.com, named "github".
 func GitHubProvider(clientID, clientSecret string) OAuthProvider {
 	return OAuthProvider{Name: "github", DisplayName: "GitHub", ClientID: clientID, ClientSecret: clientSecret,
-		GitHub: &GitHubEndpoints{
+		GitHub: &GitHubEndpoints{ // #nosec G101 -- GitHub's public endpoint URLs, no credentials
 			AuthURL:  "https://github.com/login/oauth/authorize",
 			TokenURL: "https://github.com/login/oauth/access_token",
 			APIURL:   "https://api.github.com",
