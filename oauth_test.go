@@ -639,7 +639,8 @@ func newGitHubFake(t *testing.T) *githubFake {
 		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 		w.Header().Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 		if id != "gh-id" || secret != "gh-secret" || !known || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge {
-			_, _ = io.WriteString(w, "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired.")
+			// Echoing the code, as some providers do.
+			_, _ = io.WriteString(w, "error=bad_verification_code&error_description=The+code+"+url.QueryEscape(r.PostForm.Get("code"))+"+is+incorrect+or+expired.")
 			return
 		}
 		_, _ = io.WriteString(w, "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=read%3Auser%2Cuser%3Aemail&token_type=bearer")
@@ -703,8 +704,11 @@ func TestOAuthGitHub(t *testing.T) {
 		// A code the token endpoint refuses is the provider's failure.
 		c3 := e.browser()
 		st, _ := url.Parse(c3.startOAuth("github", "").header.Get("Location"))
-		r := c3.do(http.MethodGet, testBase+"/oauth/github/callback?code=forged&state="+st.Query().Get("state"), nil)
+		r := c3.do(http.MethodGet, testBase+"/oauth/github/callback?code=forged-code-123&state="+st.Query().Get("state"), nil)
 		wantError(t, r, 502, "oauth_provider", "")
+		if logs := e.logs.String(); strings.Contains(logs, "forged-code-123") || !strings.Contains(logs, "bad_verification_code") {
+			t.Fatalf("the log holds the code, or not the provider's error:\n%s", logs)
+		}
 	})
 }
 

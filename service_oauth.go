@@ -153,7 +153,12 @@ func (c *oauthClient) identity(ctx context.Context, code, verifier, nonceHash st
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)
 	tok, err := c.config().Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return providerIdentity{}, fmt.Errorf("exchanging the code: %w", err)
+		// Not err itself: a token endpoint's error text may echo the code.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			return providerIdentity{}, fmt.Errorf("exchanging the code: the token endpoint answered %s %q", re.Response.Status, re.ErrorCode)
+		}
+		return providerIdentity{}, errors.New("exchanging the code: the token endpoint could not be reached or answered no token")
 	}
 	if c.p.GitHub != nil {
 		return c.githubIdentity(ctx, tok)
@@ -566,7 +571,10 @@ func (s *Service) oauthSignUp(ctx context.Context, provider string, id providerI
 			}
 			return err
 		})
-		if errors.Is(err, errDuplicate) && try < 3 {
+		if errors.Is(err, errDuplicate) && try == 3 {
+			return res, ErrUsernameExists
+		}
+		if errors.Is(err, errDuplicate) {
 			// The address or the identity was taken meanwhile (a
 			// concurrent callback), else the username: try again.
 			if a, err := s.st.accountByEmail(ctx, emailKey); err != nil || a != nil {
