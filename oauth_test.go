@@ -322,6 +322,12 @@ func TestOAuthStateChecks(t *testing.T) {
 		cb = atProvider(t, start)
 		wantLoggedIn(t, c, c.do(http.MethodGet, cb, nil), "https://app.example/")
 		wantError(t, e.browser().do(http.MethodGet, cb, nil, "Cookie", "__Host-oauth_state="+cookie), 400, "oauth_state", "")
+		// The used code with a fresh state of its own: the provider
+		// refuses it, and so does the plugin.
+		c = e.browser()
+		used, _ := url.Parse(cb)
+		r := c.do(http.MethodGet, testBase+"/oauth/oidc/callback?code="+url.QueryEscape(used.Query().Get("code"))+"&state="+stateOf(c.startOAuth("oidc", "")), nil)
+		wantError(t, r, 502, "oauth_provider", "")
 
 		// An expired state.
 		c = e.browser()
