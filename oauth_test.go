@@ -745,3 +745,26 @@ func TestOAuthResetDropsUnverifiedLinks(t *testing.T) {
 		wantError(t, r, 400, "email_exists", "")
 	})
 }
+
+// Deleting an account deletes its linked identities: the same provider
+// account can sign up afresh.
+func TestOAuthDeleteAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op)
+		c := e.browser()
+		op.user("zoe-sub", "zoe@example.com", true, "zoe")
+		first := wantLoggedIn(t, c, c.oauthLogin("oidc", ""), "https://app.example/")
+		pw := map[string]string{"password1": "correct horse battery", "password2": "correct horse battery"}
+		wantStatus(t, c.post("/password", pw), 200)
+		wantStatus(t, c.post("/delete_account", map[string]string{"password": pw["password1"]}), 200)
+		if n := countOAuthRows(t, db, &oauthIdentity{}); n != 0 {
+			t.Fatalf("%d identities after the account was deleted", n)
+		}
+		c = e.browser()
+		op.user("zoe-sub", "zoe@example.com", true, "zoe")
+		if again := wantLoggedIn(t, c, c.oauthLogin("oidc", ""), "https://app.example/"); again == first {
+			t.Fatalf("signed into the deleted account %d", first)
+		}
+	})
+}
