@@ -38,6 +38,9 @@ type testOP struct {
 	idToken func(jwt.MapClaims)
 	// authorize rewrites the parameters of authorization requests.
 	authorize func(url.Values)
+	// serial runs one request at a time: mockoidc's session store is a
+	// plain map.
+	serial sync.Mutex
 }
 
 func newTestOP(t *testing.T) *testOP {
@@ -70,6 +73,8 @@ func (op *testOP) set(idToken func(jwt.MapClaims), authorize func(url.Values)) {
 
 func (op *testOP) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op.serial.Lock()
+		defer op.serial.Unlock()
 		op.mu.Lock()
 		idt, az := op.idToken, op.authorize
 		op.mu.Unlock()
@@ -765,6 +770,46 @@ func TestOAuthDeleteAccount(t *testing.T) {
 		op.user("zoe-sub", "zoe@example.com", true, "zoe")
 		if again := wantLoggedIn(t, c, c.oauthLogin("oidc", ""), "https://app.example/"); again == first {
 			t.Fatalf("signed into the deleted account %d", first)
+		}
+	})
+}
+
+// Two first logins of one identity at once (a double click, two tabs)
+// end in one account, both logged into it.
+func TestOAuthConcurrentFirstLogins(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op)
+		const n = 4
+		clients := make([]*client, n)
+		callbacks := make([]string, n)
+		for i := range n {
+			clients[i] = e.browser()
+			op.user("twin-sub", "twin@example.com", true, "twin")
+			callbacks[i] = atProvider(t, clients[i].startOAuth("oidc", ""))
+		}
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodGet, e.srv.URL+callbacks[i], nil)
+				resp, err := clients[i].hc.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		for i, s := range statuses {
+			if s != http.StatusFound {
+				t.Fatalf("callback %d: status %d", i, s)
+			}
+		}
+		if a, idents := countOAuthRows(t, db, &Account{}), countOAuthRows(t, db, &oauthIdentity{}); a != 1 || idents != 1 {
+			t.Fatalf("%d accounts, %d identities", a, idents)
 		}
 	})
 }

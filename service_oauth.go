@@ -478,6 +478,16 @@ func (s *Service) oauthLogin(ctx context.Context, provider string, id providerId
 			return res, ErrOAuthEmail.withDetail("The provider's email address is not valid here")
 		}
 		acct, err := s.st.accountByEmail(ctx, emailKey)
+		if err == nil && acct != nil {
+			// The account may be this identity's, made by a concurrent
+			// callback since the first look (in one transaction with it).
+			if ident, err = s.st.oauthIdentityBySubject(ctx, provider, id.subject); err != nil {
+				return res, err
+			}
+			if ident != nil {
+				return s.oauthLogin(ctx, provider, id, res, cl)
+			}
+		}
 		switch {
 		case err != nil:
 			return res, err
@@ -495,8 +505,11 @@ func (s *Service) oauthLogin(ctx context.Context, provider string, id providerId
 		if _, err := s.oauthLink(ctx, provider, acct.ID, id, cl); err != nil {
 			return res, err
 		}
-		if ident, err = s.st.oauthIdentityBySubject(ctx, provider, id.subject); err != nil || ident == nil {
-			return res, errors.Join(err, ErrOAuthState)
+		if ident, err = s.st.oauthIdentityBySubject(ctx, provider, id.subject); err != nil {
+			return res, err
+		}
+		if ident == nil { // unlinked again at once
+			return res, ErrOAuthState
 		}
 	}
 	acct, err := s.st.accountByID(ctx, ident.UserID)
@@ -575,14 +588,23 @@ func (s *Service) oauthSignUp(ctx context.Context, provider string, id providerI
 			return res, ErrUsernameExists
 		}
 		if errors.Is(err, errDuplicate) {
-			// The address or the identity was taken meanwhile (a
-			// concurrent callback), else the username: try again.
-			if a, err := s.st.accountByEmail(ctx, emailKey); err != nil || a != nil {
-				return res, errors.Join(err, ErrEmailExists.withDetail(
-					"An account with this email exists: log in to it and link %s from its settings", provider))
+			// A concurrent callback of the same identity created the
+			// account: log into it. Else the address was taken meanwhile,
+			// or the username: try another.
+			i, err := s.st.oauthIdentityBySubject(ctx, provider, id.subject)
+			if err != nil {
+				return res, err
 			}
-			if i, err := s.st.oauthIdentityBySubject(ctx, provider, id.subject); err != nil || i != nil {
-				return res, errors.Join(err, ErrOAuthState)
+			if i != nil {
+				return s.oauthLogin(ctx, provider, id, res, cl)
+			}
+			a, err := s.st.accountByEmail(ctx, emailKey)
+			if err != nil {
+				return res, err
+			}
+			if a != nil {
+				return res, ErrEmailExists.withDetail(
+					"An account with this email exists: log in to it and link %s from its settings", provider)
 			}
 			continue
 		}
