@@ -362,7 +362,7 @@ func TestOAuthStateChecks(t *testing.T) {
 		// The next path: a path on the site only.
 		c = e.browser()
 		wantLoggedIn(t, c, c.oauthLogin("oidc", "?next="+url.QueryEscape("/dashboard?tab=1")), "https://app.example/dashboard?tab=1")
-		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "evil.example", "@evil.example", "/a\tb"} {
+		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "evil.example", "@evil.example", "/a\tb", "/\xff"} {
 			r := c.do(http.MethodGet, testBase+"/oauth/oidc/authorize?next="+url.QueryEscape(next), nil)
 			wantError(t, r, 400, "invalid_next", "")
 		}

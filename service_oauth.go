@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -343,7 +344,7 @@ func cleanNext(next string) (string, error) {
 		return "/", nil
 	}
 	bad := len(next) > maxNextLength || next[0] != '/' || strings.HasPrefix(next, "//") ||
-		strings.ContainsRune(next, '\\') || strings.IndexFunc(next, unicode.IsControl) >= 0
+		strings.ContainsRune(next, '\\') || strings.IndexFunc(next, unicode.IsControl) >= 0 || !utf8.ValidString(next)
 	if !bad {
 		u, err := url.Parse(next)
 		bad = err != nil || u.Scheme != "" || u.Host != "" || u.User != nil
