@@ -196,6 +196,10 @@ func (h *handlers) login(c *gin.Context) {
 		return
 	}
 	acct, t, err := h.svc.Login(c.Request.Context(), in, clientOf(c))
+	if mfa := (*MFARequired)(nil); errors.As(err, &mfa) {
+		h.mfaRequired(c, mfa)
+		return
+	}
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -135,6 +135,8 @@ type MailTemplates struct {
 	PasswordChangedSubject, PasswordChangedText, PasswordChangedHTML       string
 	EmailChangeSubject, EmailChangeText, EmailChangeHTML                   string
 	EmailChangeNoticeSubject, EmailChangeNoticeText, EmailChangeNoticeHTML string
+	// MFAChanged tells the user that a second factor was added or removed.
+	MFAChangedSubject, MFAChangedText, MFAChangedHTML string
 }
 
 //go:embed templates
@@ -147,6 +149,7 @@ const (
 	defaultPasswordChangedSubject   = "Your password was changed"
 	defaultEmailChangeSubject       = "Confirm your new email address"
 	defaultEmailChangeNoticeSubject = "Your email address is being changed"
+	defaultMFAChangedSubject        = "Your second factor was changed"
 )
 
 // mailTemplate is one kind of mail, parsed.
@@ -160,6 +163,7 @@ type mailTemplate struct {
 type mailComposer struct {
 	confirmTmpl, resetTmpl, changedTmpl mailTemplate
 	emailChangeTmpl, emailNoticeTmpl    mailTemplate
+	mfaChangedTmpl                      mailTemplate
 
 	site, displayName    string
 	confirmTTL, resetTTL time.Duration
@@ -199,6 +203,10 @@ func newMailComposer(o *Options) (*mailComposer, error) {
 	}
 	if c.emailNoticeTmpl, err = parseMailTemplate("EmailChangeNotice", "email_change_notice", defaultEmailChangeNoticeSubject,
 		t.EmailChangeNoticeSubject, t.EmailChangeNoticeText, t.EmailChangeNoticeHTML); err != nil {
+		return nil, err
+	}
+	if c.mfaChangedTmpl, err = parseMailTemplate("MFAChanged", "mfa_changed", defaultMFAChangedSubject,
+		t.MFAChangedSubject, t.MFAChangedText, t.MFAChangedHTML); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -268,6 +276,12 @@ func (c *mailComposer) reset(to, username, link string) (Message, error) {
 // passwordChanged composes the notice that the password was changed.
 func (c *mailComposer) passwordChanged(to, username string) (Message, error) {
 	return c.compose(c.changedTmpl, to, username, "", 0)
+}
+
+// mfaChanged composes the notice that a second factor was added or
+// removed.
+func (c *mailComposer) mfaChanged(to, username string) (Message, error) {
+	return c.compose(c.mfaChangedTmpl, to, username, "", 0)
 }
 
 // emailChange composes the confirmation link mailed to a new address.

@@ -93,6 +93,9 @@ type session struct {
 	IP        string    `gorm:"size:64;not null;default:''"`
 	UserAgent string    `gorm:"size:512;not null;default:''"`
 	RevokedAt *time.Time
+	// AMR is how the login was authenticated: the amr claim's values joined
+	// by commas ("pwd", "pwd,otp", "hwk"); empty in rows older than it.
+	AMR string `gorm:"column:amr;size:32;not null;default:''"`
 }
 
 // refreshToken is one refresh token of a session, stored as the SHA-256 of
@@ -235,5 +238,46 @@ func (oauthState) TableName() string { return "oauth_states" }
 // models lists every table the plugin migrates.
 func models() []any {
 	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}, &revocationRow{},
-		&oauthIdentity{}, &oauthState{}}
+		&oauthIdentity{}, &oauthState{},
+		&totpFactor{}, &recoveryCode{}, &mfaChallenge{}}
 }
+
+// totpFactor is a user's TOTP authenticator (table "mfa_totp"): Secret is
+// the base32 secret sealed with the MFA key (internal/sealbox), never the
+// secret itself. A row with Enabled false is a setup awaiting its first
+// code. LastStep is the time step of the last code accepted, so that no
+// code is accepted twice.
+type totpFactor struct {
+	UserID    int64     `gorm:"primaryKey;autoIncrement:false"`
+	Secret    string    `gorm:"size:255;not null"`
+	Enabled   bool      `gorm:"not null;default:false"`
+	LastStep  int64     `gorm:"not null;default:0"`
+	CreatedAt time.Time `gorm:"not null"`
+	EnabledAt *time.Time
+}
+
+func (totpFactor) TableName() string { return "mfa_totp" }
+
+// recoveryCode is one single-use recovery code of a user (table
+// "mfa_recovery_codes"), stored as a keyed hash (HMAC-SHA256, hex).
+type recoveryCode struct {
+	ID       int64  `gorm:"primaryKey"`
+	UserID   int64  `gorm:"not null;index"`
+	CodeHash string `gorm:"size:64;not null;uniqueIndex"`
+	UsedAt   *time.Time
+}
+
+func (recoveryCode) TableName() string { return "mfa_recovery_codes" }
+
+// mfaChallenge is a login waiting for its second factor (table
+// "mfa_challenges"): the SHA-256 of the mfa_token that POST /login
+// answered, single use and short-lived.
+type mfaChallenge struct {
+	TokenHash string    `gorm:"primaryKey;size:64"`
+	UserID    int64     `gorm:"not null;index"`
+	CreatedAt time.Time `gorm:"not null"`
+	ExpiresAt time.Time `gorm:"not null;index"`
+	UsedAt    *time.Time
+}
+
+func (mfaChallenge) TableName() string { return "mfa_challenges" }

@@ -25,6 +25,13 @@ type Options struct {
 	// Required unless Signing selects an asymmetric key.
 	Secret []byte
 
+	// MFAKey, when set (at least 32 bytes), is the key that TOTP secrets
+	// and recovery codes are sealed with (HKDF-derived AES-256-GCM and
+	// HMAC keys); otherwise they are derived from Secret. With neither,
+	// second factors are off. Changing it makes stored secrets unreadable:
+	// users then set up their authenticators again.
+	MFAKey []byte
+
 	// Signing selects asymmetric access-token signing (EdDSA, RS256, ES256)
 	// with a key id and verify-only keys for rotation. Nil means HS256 with
 	// Secret.
@@ -238,6 +245,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Signing == nil && len(o.Secret) < 32 {
 		return o, fmt.Errorf("authgin: Options.Secret must be at least 32 bytes (got %d)", len(o.Secret))
+	}
+	if len(o.MFAKey) > 0 && len(o.MFAKey) < 32 {
+		return o, fmt.Errorf("authgin: Options.MFAKey must be at least 32 bytes (got %d)", len(o.MFAKey))
 	}
 	u, err := url.Parse(o.BaseURL)
 	if o.BaseURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -70,6 +70,10 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	mfa, err := newMFAKeys(&o)
+	if err != nil {
+		return nil, err
+	}
 	a := &Auth{o: o, csrf: csrf, bearerRoutes: map[string]struct{}{}}
 	if a.cookies, err = newCookies(&a.o, g.BasePath()); err != nil {
 		return nil, err
@@ -129,6 +133,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		blackout: newBlackoutCache(st, o.BlackoutRefresh, o.Logger),
 		strict:   newStrictCache(o.StrictCacheTTL),
 		revoked:  newRevocationCache(&a.o, st),
+		mfa:      mfa,
 	}
 	a.svc.oauth = oauth
 	a.svc.blackout.start()
@@ -202,6 +207,13 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	g.GET("/oauth/:provider/callback", h.oauthCallback)
 	g.GET("/oauth", user, h.oauthLinks)
 	authed("DELETE", "/oauth/:provider", user, h.oauthUnlink)
+	// Second factors (http_mfa.go).
+	g.POST("/login/mfa", h.loginMFA)
+	g.GET("/mfa", user, h.mfaStatus)
+	authed("POST", "/mfa/totp/setup", user, h.totpSetup)
+	authed("POST", "/mfa/totp/enable", user, h.totpEnable)
+	authed("POST", "/mfa/totp/disable", user, h.totpDisable)
+	authed("DELETE", "/:id/mfa", admin, h.resetMFA)
 
 	// authx's admin router. Static segments win over /:id in gin's router.
 	g.GET("/blacklist", admin, h.blacklist)

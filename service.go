@@ -43,6 +43,8 @@ type Service struct {
 	revoked *revocationCache
 	// oauth holds the social login providers (Options.OAuth).
 	oauth *oauthSet
+	// mfa holds the second factors' keys; nil when they are off.
+	mfa *mfaKeys
 }
 
 // Client describes where a request came from.
@@ -258,6 +260,19 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 		}
 		return nil, Tokens{}, ErrUserBanned
 	}
+	if methods, err := s.mfaMethods(ctx, acct.ID); err != nil || len(methods) > 0 {
+		if err == nil {
+			// The password was right: its failures are forgotten, the
+			// second factor has its own limit (MFAAccount).
+			if err := s.resetBuckets(ctx, s.limits, buckets); err != nil {
+				s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
+			}
+			err = s.startMFA(ctx, acct, methods)
+		} else {
+			s.undoAttempt(ctx, buckets)
+		}
+		return nil, Tokens{}, err
+	}
 
 	now := s.now()
 	passwordHash := acct.PasswordHash
@@ -423,8 +438,14 @@ func (s *Service) admitLogin(ctx context.Context, name loginName, cl Client) (*A
 	return acct, b, refused
 }
 
-// startSession opens a session for acct and issues its tokens.
+// startSession opens a session for acct, authenticated by its password,
+// and issues its tokens.
 func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl Client, now time.Time) (Tokens, error) {
+	return s.startSessionAMR(ctx, tx, acct, cl, now, amrPassword)
+}
+
+// startSessionAMR is startSession for a login authenticated by amr.
+func (s *Service) startSessionAMR(ctx context.Context, tx *store, acct *Account, cl Client, now time.Time, amr []string) (Tokens, error) {
 	sid, _, err := newOpaqueToken()
 	if err != nil {
 		return Tokens{}, err
@@ -435,12 +456,12 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 	}
 	sess := &session{
 		ID: sid, UserID: acct.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.o.RefreshTTL),
-		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512),
+		IP: truncate(cl.IP, 64), UserAgent: truncate(cl.UserAgent, 512), AMR: strings.Join(amr, ","),
 	}
 	if err := tx.insertSession(ctx, sess, refreshHash); err != nil {
 		return Tokens{}, err
 	}
-	toks, err := s.issueAccess(acct, sid, now)
+	toks, err := s.issueAccess(acct, sid, amr, now)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -448,9 +469,9 @@ func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl
 	return toks, nil
 }
 
-func (s *Service) issueAccess(acct *Account, sid string, now time.Time) (Tokens, error) {
+func (s *Service) issueAccess(acct *Account, sid string, amr []string, now time.Time) (Tokens, error) {
 	now = s.revoked.issueTime(acct.ID, sid, now)
-	access, claims, err := s.tokens.issueAccess(now, acct.ID, acct.Username, acct.Permissions, sid)
+	access, claims, err := s.tokens.issueAccessAMR(now, acct.ID, acct.Username, acct.Permissions, sid, amr)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -320,7 +320,7 @@ func TestImportAuthx(t *testing.T) {
 		// /password offers to set one.
 		wantError(t, e.client().post("/login", map[string]string{"login": "dave", "password": "any password at all"}), 401, "invalid_credentials", "")
 		dave := e.account("dave")
-		toks, err := e.auth.svc.issueAccess(&dave, "import-test", e.clock.Now())
+		toks, err := e.auth.svc.issueAccess(&dave, "import-test", nil, e.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -73,7 +73,7 @@ func (s *Service) refresh(ctx context.Context, r refreshRead, cl Client) (Tokens
 		if err := s.touchSession(ctx, sess.ID, now); err != nil {
 			return Tokens{}, err
 		}
-		return s.issueAccess(acct, sess.ID, now)
+		return s.issueAccess(acct, sess.ID, sess.amr(), now)
 	}
 
 	successor, successorHash, err := newOpaqueToken()
@@ -100,7 +100,7 @@ func (s *Service) refresh(ctx context.Context, r refreshRead, cl Client) (Tokens
 		}
 		return s.refreshConsumed(ctx, rt, sess, acct, cl, now)
 	}
-	toks, err := s.issueAccess(acct, sess.ID, now)
+	toks, err := s.issueAccess(acct, sess.ID, sess.amr(), now)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -121,7 +121,7 @@ func (s *Service) refreshConsumed(ctx context.Context, rt *refreshToken, sess *s
 		if err := s.touchSession(ctx, sess.ID, now); err != nil {
 			return Tokens{}, err
 		}
-		return s.issueAccess(acct, sess.ID, now)
+		return s.issueAccess(acct, sess.ID, sess.amr(), now)
 	}
 	revoked, err := s.st.revokeSession(ctx, sess.ID, 0, now)
 	if err != nil {
@@ -168,6 +168,8 @@ type SessionInfo struct {
 	UserAgent  string    `json:"userAgent"`
 	// Current marks the session of the token that asked.
 	Current bool `json:"current"`
+	// AMR is how the session was authenticated: "pwd", "otp", "hwk".
+	AMR []string `json:"amr"`
 }
 
 // Sessions lists the live sessions of a user, most recently used first.
@@ -182,7 +184,7 @@ func (s *Service) Sessions(ctx context.Context, userID int64, current string) ([
 	for _, r := range rows {
 		out = append(out, SessionInfo{
 			ID: r.ID, CreatedAt: r.CreatedAt.UTC(), LastUsedAt: r.LastUsedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
-			IP: r.IP, UserAgent: r.UserAgent, Current: r.ID == current,
+			IP: r.IP, UserAgent: r.UserAgent, Current: r.ID == current, AMR: r.amr(),
 		})
 	}
 	return out, nil

@@ -83,6 +83,12 @@ type Limits struct {
 	// ResetMailIP counts forgot-password requests per client IP. Default 10
 	// an hour.
 	ResetMailIP Limit
+	// MFAAccount counts consecutive wrong second-factor codes (TOTP and
+	// recovery codes) per account, from any IP, with the login backoff:
+	// a guesser of six-digit codes soon waits. Default: 5 free failures,
+	// then a delay from 1 s doubling up to 15 minutes, at most 100
+	// failures in 24 hours.
+	MFAAccount Limit
 }
 
 // DefaultLimits returns the default throttling table.
@@ -100,6 +106,8 @@ func DefaultLimits() Limits {
 		ConfirmMailIP:   Limit{Max: 10, Window: time.Hour},
 		ResetMailUser:   Limit{Max: 2, Window: 30 * time.Minute},
 		ResetMailIP:     Limit{Max: 10, Window: time.Hour},
+		MFAAccount: Limit{Max: 100, Window: 24 * time.Hour,
+			Free: 5, Delay: time.Second, MaxDelay: 15 * time.Minute},
 	}
 }
 
@@ -117,6 +125,7 @@ func (l *Limits) named() []struct {
 		{"RefreshSession", &l.RefreshSession}, {"TokenGuessIP", &l.TokenGuessIP},
 		{"ConfirmMailUser", &l.ConfirmMailUser}, {"ConfirmMailIP", &l.ConfirmMailIP},
 		{"ResetMailUser", &l.ResetMailUser}, {"ResetMailIP", &l.ResetMailIP},
+		{"MFAAccount", &l.MFAAccount},
 	}
 }
 

@@ -141,6 +141,9 @@ func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
 			"DELETE FROM security_events WHERE user_id = ?",
 			"DELETE FROM user_fields WHERE user_id = ?", // the foreign key does it too, where it exists
 			"DELETE FROM oauth_identities WHERE user_id = ?",
+			"DELETE FROM mfa_totp WHERE user_id = ?",
+			"DELETE FROM mfa_recovery_codes WHERE user_id = ?",
+			"DELETE FROM mfa_challenges WHERE user_id = ?",
 		} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err

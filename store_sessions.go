@@ -11,8 +11,8 @@ import (
 
 // insertSession stores a new session with its first refresh token (hash).
 func (s *store) insertSession(ctx context.Context, sess *session, refreshHash string) error {
-	if _, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, amr)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sess.ID, sess.UserID, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, sess.IP, sess.UserAgent, sess.AMR); err != nil {
 		return err
 	}
 	return s.insertRefreshToken(ctx, refreshHash, sess.ID, sess.UserID, sess.CreatedAt)
@@ -83,7 +83,7 @@ func (s *store) touchSession(ctx context.Context, sid string, now time.Time) (bo
 func (s *store) sessionByRefresh(ctx context.Context, hash string) (*refreshToken, *session, error) {
 	rt, sess := &refreshToken{}, &session{}
 	found, err := s.scanRow(ctx, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
-  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at
+  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at, s.amr
 FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`, []any{hash},
 		rt.scanDest(sess)...)
 	if err != nil || !found {
@@ -95,7 +95,7 @@ FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash 
 // scanDest is where a row of a refresh token and its session scans to.
 func (rt *refreshToken) scanDest(sess *session) []any {
 	return []any{&rt.TokenHash, &rt.SessionID, &rt.UserID, &rt.CreatedAt, &rt.ConsumedAt,
-		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt}
+		&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastUsedAt, &sess.ExpiresAt, &sess.IP, &sess.UserAgent, &sess.RevokedAt, &sess.AMR}
 }
 
 // refreshState loads everything a refresh checks in one round trip: the
@@ -107,7 +107,7 @@ func (s *store) refreshState(ctx context.Context, hash string) (rt *refreshToken
 	var cut sql.NullInt64
 	// The u. columns are accountColumns, for acct.scanDest.
 	found, err := s.scanRow(ctx, `SELECT r.token_hash, r.session_id, r.user_id, r.created_at, r.consumed_at,
-  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at,
+  s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent, s.revoked_at, s.amr,
   u.id, u.email, u.email_key, u.username, u.username_key, u.username_skeleton, u.password_hash, u.permissions, u.confirmed, u.banned,
   u.created_at, u.updated_at, u.last_login_at,
   (SELECT b.cutoff_ms FROM blackouts b WHERE b.id = ?)

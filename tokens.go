@@ -58,6 +58,10 @@ type AccessClaims struct {
 	IssuedAt    int64    `json:"iat"`
 	NotBefore   int64    `json:"nbf"`
 	ExpiresAt   int64    `json:"exp"`
+	// AMR is how the session was authenticated (RFC 8176): "pwd" for a
+	// password, "otp" for a one-time code, "hwk" for a passkey. Absent
+	// from tokens issued before it existed.
+	AMR []string `json:"amr,omitempty"`
 }
 
 const (
@@ -269,6 +273,11 @@ func checkVerifyKey(alg string, key crypto.PublicKey) (any, error) {
 // token and its claims (as parseAccess would return them: strings that are
 // not valid UTF-8 carry U+FFFD in place of the invalid bytes).
 func (t *tokenIssuer) issueAccess(now time.Time, id int64, username string, perms []string, sid string) (string, AccessClaims, error) {
+	return t.issueAccessAMR(now, id, username, perms, sid, nil)
+}
+
+// issueAccessAMR is issueAccess with an amr claim (omitted when empty).
+func (t *tokenIssuer) issueAccessAMR(now time.Time, id int64, username string, perms []string, sid string, amr []string) (string, AccessClaims, error) {
 	if perms == nil {
 		perms = []string{} // encode [] as authx does, never null
 	}
@@ -291,6 +300,7 @@ func (t *tokenIssuer) issueAccess(now time.Time, id int64, username string, perm
 		IssuedAt:    iat,
 		NotBefore:   iat,
 		ExpiresAt:   now.Add(t.ttl).Unix(),
+		AMR:         amr,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -440,6 +450,18 @@ func appendIssued(b []byte, c *AccessClaims) (_ []byte, ok bool) {
 	b = strconv.AppendInt(append(b, `,"iat":`...), c.IssuedAt, 10)
 	b = strconv.AppendInt(append(b, `,"nbf":`...), c.NotBefore, 10)
 	b = strconv.AppendInt(append(b, `,"exp":`...), c.ExpiresAt, 10)
+	if len(c.AMR) > 0 {
+		b = append(b, `,"amr":[`...)
+		for i, v := range c.AMR {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = appendPlain(b, v); !ok {
+				return b, false
+			}
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}'), true
 }
 
@@ -554,6 +576,7 @@ type accessToken struct {
 	IssuedAt    numericDate `json:"iat"`
 	NotBefore   numericDate `json:"nbf"`
 	ExpiresAt   numericDate `json:"exp"`
+	AMR         []string    `json:"amr"`
 }
 
 func (c *accessToken) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get(), nil }
@@ -578,7 +601,8 @@ func (c *accessToken) Validate() error {
 // absent dates zero.
 func (c *accessToken) accessClaims() AccessClaims {
 	a := AccessClaims{ID: c.ID, Username: c.Username, Permissions: c.Permissions, Type: c.Type, Subject: c.Subject,
-		SessionID: c.SessionID, Issuer: c.Issuer, IssuedAt: c.IssuedAt.unix, NotBefore: c.NotBefore.unix, ExpiresAt: c.ExpiresAt.unix}
+		SessionID: c.SessionID, Issuer: c.Issuer, IssuedAt: c.IssuedAt.unix, NotBefore: c.NotBefore.unix, ExpiresAt: c.ExpiresAt.unix,
+		AMR: c.AMR}
 	if len(c.Audience.list) > 0 {
 		a.Audience = c.Audience.list[0]
 	}
@@ -590,7 +614,8 @@ func (c *accessToken) equal(d *accessToken) bool {
 	return c.ID == d.ID && c.Username == d.Username && slices.Equal(c.Permissions, d.Permissions) &&
 		c.Type == d.Type && c.Subject == d.Subject &&
 		c.SessionID == d.SessionID && c.Issuer == d.Issuer && slices.Equal(c.Audience.list, d.Audience.list) &&
-		c.IssuedAt.same(d.IssuedAt) && c.NotBefore.same(d.NotBefore) && c.ExpiresAt.same(d.ExpiresAt)
+		c.IssuedAt.same(d.IssuedAt) && c.NotBefore.same(d.NotBefore) && c.ExpiresAt.same(d.ExpiresAt) &&
+		slices.Equal(c.AMR, d.AMR)
 }
 
 // readStrict reads the claims from p by their exact (case-sensitive) names:
@@ -616,6 +641,12 @@ func (c *accessToken) readStrict(p []byte) error {
 			var err error
 			if c.Permissions, err = readStrings(v); err != nil {
 				return err
+			}
+			continue
+		case "amr":
+			var err error
+			if c.AMR, err = readStrings(v); err != nil || c.AMR == nil {
+				return errTokenClaims // null or not strings
 			}
 			continue
 		case "type":
