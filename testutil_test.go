@@ -186,6 +186,7 @@ func newEnv(t *testing.T, db *gorm.DB, opt ...func(*Options)) *testEnv {
 		api.Handle(m, "/admin", auth.RequireAdmin(), func(c *gin.Context) { c.JSON(200, gin.H{"admin": true}) })
 		api.Handle(m, "/reports", auth.RequirePermission("reports"), func(c *gin.Context) { c.JSON(200, gin.H{"reports": true}) })
 		api.Handle(m, "/confirmed", auth.RequireConfirmed(), func(c *gin.Context) { c.JSON(200, gin.H{"confirmed": true}) })
+		api.Handle(m, "/mfa_only", auth.RequireMFA(), func(c *gin.Context) { c.JSON(200, gin.H{"mfa": true}) })
 	}
 	e.srv = httptest.NewTLSServer(validateOpenAPI(t, r))
 	t.Cleanup(func() {
