@@ -368,3 +368,22 @@ func TestMFABearerLogin(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestMFAChallengesPruned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.PruneInterval = -1 })
+		mfaUser(t, e, "pat")
+		startLogin(t, e.client(), "pat")
+		e.clock.Advance(mfaTokenTTL + pruneGrace + time.Second)
+		live := startLogin(t, e.client(), "pat")
+		r, err := e.auth.Service().Prune(t.Context())
+		if err != nil || r.MFAChallenges != 1 {
+			t.Fatalf("prune: %+v %v", r, err)
+		}
+		var left []mfaChallenge
+		db.Find(&left)
+		if len(left) != 1 || left[0].TokenHash != hashOpaque(live) {
+			t.Fatalf("left %+v", left)
+		}
+	})
+}

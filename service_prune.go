@@ -16,11 +16,13 @@ type PruneResult struct {
 	Events        int64 // security events older than Options.EventRetention
 	Revocations   int64 // revocations older than any unexpired access token
 	OAuthStates   int64 // social logins in flight that expired more than an hour ago
+	MFAChallenges int64 // mfa_token challenges that expired
 }
 
 // Total is the number of rows deleted.
 func (r PruneResult) Total() int64 {
-	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events + r.Revocations + r.OAuthStates
+	return r.Sessions + r.RefreshTokens + r.Confirmations + r.Resets + r.Throttles + r.Events + r.Revocations +
+		r.OAuthStates + r.MFAChallenges
 }
 
 const (
@@ -66,8 +68,12 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 	// longer between tries, and a writer that took the lock back at once
 	// would starve it.
 	p, err := s.st.prune(ctx, c, sleepCtx)
-	return PruneResult{Sessions: p.sessions, RefreshTokens: p.refreshTokens, Confirmations: p.confirmations,
-		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations, OAuthStates: p.oauthStates}, err
+	r := PruneResult{Sessions: p.sessions, RefreshTokens: p.refreshTokens, Confirmations: p.confirmations,
+		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations, OAuthStates: p.oauthStates}
+	if err == nil {
+		r.MFAChallenges, err = s.st.pruneChallenges(ctx, ended)
+	}
+	return r, err
 }
 
 // sleepCtx waits for d or until ctx ends, and then returns ctx's error.
