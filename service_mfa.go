@@ -7,8 +7,8 @@ package authgin
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
