@@ -239,7 +239,7 @@ func (oauthState) TableName() string { return "oauth_states" }
 func models() []any {
 	return []any{&Account{}, &session{}, &refreshToken{}, &emailConfirmation{}, &passwordReset{}, &throttleRow{}, &SecurityEvent{}, &blackoutRow{}, &userField{}, &revocationRow{},
 		&oauthIdentity{}, &oauthState{},
-		&totpFactor{}, &recoveryCode{}, &mfaChallenge{}}
+		&totpFactor{}, &recoveryCode{}, &mfaChallenge{}, &webauthnUser{}, &webauthnCredential{}, &webauthnCeremony{}}
 }
 
 // totpFactor is a user's TOTP authenticator (table "mfa_totp"): Secret is
@@ -281,3 +281,45 @@ type mfaChallenge struct {
 }
 
 func (mfaChallenge) TableName() string { return "mfa_challenges" }
+
+// webauthnUser is a user's WebAuthn user handle (table "webauthn_users"):
+// 32 random bytes, hex, the same for all of the user's passkeys, so that a
+// discoverable login names the user without revealing its id.
+type webauthnUser struct {
+	UserID int64  `gorm:"primaryKey;autoIncrement:false"`
+	Handle string `gorm:"size:64;not null;uniqueIndex"`
+}
+
+func (webauthnUser) TableName() string { return "webauthn_users" }
+
+// webauthnCredential is a registered passkey (table
+// "webauthn_credentials"): its credential id (base64url), the relying
+// party it was registered for, go-webauthn's Credential record as JSON
+// (public key, flags, authenticator data), its sign counter and name.
+type webauthnCredential struct {
+	ID           int64     `gorm:"primaryKey"`
+	UserID       int64     `gorm:"not null;index"`
+	CredentialID string    `gorm:"size:255;not null;uniqueIndex"`
+	RPID         string    `gorm:"column:rp_id;size:255;not null"`
+	Name         string    `gorm:"size:64;not null;default:''"`
+	Data         string    `gorm:"type:text;not null"`
+	SignCount    int64     `gorm:"not null;default:0"`
+	CreatedAt    time.Time `gorm:"not null"`
+	LastUsedAt   *time.Time
+}
+
+func (webauthnCredential) TableName() string { return "webauthn_credentials" }
+
+// webauthnCeremony is a WebAuthn ceremony between its begin and finish
+// calls (table "webauthn_ceremonies"): the SHA-256 of the ceremony token
+// the client holds, the user it is bound to (0 for a passkey login), its
+// kind, and go-webauthn's SessionData as JSON (the challenge). Single use.
+type webauthnCeremony struct {
+	TokenHash string    `gorm:"primaryKey;size:64"`
+	UserID    int64     `gorm:"not null;default:0"`
+	Kind      string    `gorm:"size:16;not null"`
+	Data      string    `gorm:"type:text;not null"`
+	ExpiresAt time.Time `gorm:"not null;index"`
+}
+
+func (webauthnCeremony) TableName() string { return "webauthn_ceremonies" }

@@ -134,6 +134,7 @@ func Register(g *gin.RouterGroup, o Options) (*Auth, error) {
 		strict:   newStrictCache(o.StrictCacheTTL),
 		revoked:  newRevocationCache(&a.o, st),
 		mfa:      mfa,
+		passkeys: newPasskeys(&a.o),
 	}
 	a.svc.oauth = oauth
 	a.svc.blackout.start()
@@ -214,6 +215,12 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	authed("POST", "/mfa/totp/enable", user, h.totpEnable)
 	authed("POST", "/mfa/totp/disable", user, h.totpDisable)
 	authed("DELETE", "/:id/mfa", admin, h.resetMFA)
+	authed("POST", "/webauthn/register/begin", user, h.passkeyRegisterBegin)
+	authed("POST", "/webauthn/register/finish", user, h.passkeyRegisterFinish)
+	g.POST("/webauthn/login/begin", h.passkeyLoginBegin)
+	g.POST("/webauthn/login/finish", h.passkeyLoginFinish)
+	g.GET("/webauthn/credentials", user, h.passkeys)
+	authed("DELETE", "/webauthn/credentials/:id", user, h.deletePasskey)
 
 	// authx's admin router. Static segments win over /:id in gin's router.
 	g.GET("/blacklist", admin, h.blacklist)

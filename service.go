@@ -45,6 +45,8 @@ type Service struct {
 	oauth *oauthSet
 	// mfa holds the second factors' keys; nil when they are off.
 	mfa *mfaKeys
+	// passkeys is the WebAuthn relying party; nil when passkeys are off.
+	passkeys *passkeys
 }
 
 // Client describes where a request came from.

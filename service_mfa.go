@@ -15,6 +15,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -161,6 +162,8 @@ type MFAStatus struct {
 		EnabledAt *time.Time `json:"enabled_at"`
 	} `json:"totp"`
 	RecoveryCodesLeft int64 `json:"recovery_codes_left"`
+	// Passkeys are the registered passkeys.
+	Passkeys []PasskeyInfo `json:"passkeys"`
 }
 
 // MFARequired is the error Login returns for a correct password of an
@@ -173,10 +176,15 @@ type MFARequired struct {
 
 func (e *MFARequired) Error() string { return "authgin: a second factor is required to log in" }
 
-// LoginMFAInput is the body of POST /login/mfa.
+// LoginMFAInput is the body of POST /login/mfa: the mfa_token and either
+// a code (TOTP or recovery) or a passkey assertion (Credential, the
+// PublicKeyCredential as JSON, answering the ceremony that POST
+// /webauthn/login/begin started for the mfa_token).
 type LoginMFAInput struct {
-	MFAToken string `json:"mfa_token"`
-	Code     string `json:"code"`
+	MFAToken   string          `json:"mfa_token"`
+	Code       string          `json:"code"`
+	Ceremony   string          `json:"ceremony"`
+	Credential json.RawMessage `json:"credential"`
 }
 
 func (s *Service) mfaOn() error {
@@ -203,7 +211,18 @@ func (s *Service) MFA(ctx context.Context, id int64) (MFAStatus, error) {
 		if st.RecoveryCodesLeft, err = s.st.recoveryCodesLeft(ctx, id); err != nil {
 			return st, err
 		}
-		st.Methods = append(st.Methods, "totp", "recovery")
+	}
+	if st.Passkeys, err = s.Passkeys(ctx, id); err != nil {
+		return st, err
+	}
+	if st.TOTP.Enabled {
+		st.Methods = append(st.Methods, "totp")
+	}
+	if len(st.Passkeys) > 0 {
+		st.Methods = append(st.Methods, "webauthn")
+	}
+	if st.TOTP.Enabled {
+		st.Methods = append(st.Methods, "recovery")
 	}
 	return st, nil
 }
@@ -325,7 +344,7 @@ func (s *Service) DisableTOTP(ctx context.Context, u User, in DisableTOTPInput, 
 	default:
 		return ErrInvalidInput.withDetail("Send the password or a code")
 	}
-	if _, err := s.st.deleteFactors(ctx, u.ID); err != nil {
+	if _, err := s.st.deleteFactors(ctx, u.ID, false); err != nil {
 		return err
 	}
 	s.factorChanged(ctx, u.ID, EventTOTPDisabled, 0, cl)
@@ -342,7 +361,7 @@ func (s *Service) ResetMFA(ctx context.Context, actor User, id int64, cl Client)
 	if acct == nil {
 		return ErrUserNotFound
 	}
-	if _, err := s.st.deleteFactors(ctx, id); err != nil {
+	if _, err := s.st.deleteFactors(ctx, id, true); err != nil {
 		return err
 	}
 	s.factorChanged(ctx, id, EventMFAReset, actor.ID, cl)
@@ -468,11 +487,27 @@ func (s *Service) mfaMethods(ctx context.Context, id int64) ([]string, error) {
 	if s.mfa == nil {
 		return nil, nil
 	}
-	on, err := s.st.hasSecondFactor(ctx, id)
-	if err != nil || !on {
+	totpOn, err := s.st.hasSecondFactor(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	return []string{"totp", "recovery"}, nil
+	keys := false
+	if s.passkeys != nil {
+		if keys, err = s.st.hasWebauthnCredential(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	var m []string
+	if totpOn {
+		m = append(m, "totp")
+	}
+	if keys {
+		m = append(m, "webauthn")
+	}
+	if totpOn {
+		m = append(m, "recovery")
+	}
+	return m, nil
 }
 
 // startMFA stores a challenge for acct's login and returns it as the
@@ -490,43 +525,29 @@ func (s *Service) startMFA(ctx context.Context, acct *Account, methods []string)
 }
 
 // LoginMFA completes a login that Login answered with MFARequired: the
-// mfa_token must be live (single use, 5 minutes) and code a TOTP or
-// recovery code of its account. A wrong code counts as a failed login
-// (security event, OnLoginFailed, the MFAAccount backoff) and keeps the
-// token; the right one consumes it and opens the session.
+// mfa_token must be live (single use, 5 minutes) and the code a TOTP or
+// recovery code of its account, or the assertion one of its passkeys. A
+// wrong factor counts as a failed login (security event, OnLoginFailed,
+// the MFAAccount backoff) and keeps the token; the right one consumes it
+// and opens the session.
 func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*Account, Tokens, error) {
 	if err := s.mfaOn(); err != nil {
 		return nil, Tokens{}, err
 	}
-	if err := noNUL(in.MFAToken, in.Code); err != nil {
+	if err := noNUL(in.MFAToken, in.Code, in.Ceremony); err != nil {
 		return nil, Tokens{}, err
 	}
-	var userID int64
-	hash := hashOpaque(in.MFAToken)
-	err := s.guardTokenGuess(ctx, cl, ErrInvalidMFAToken, func() error {
-		if in.MFAToken == "" || len(in.MFAToken) > maxOpaqueLen {
-			return ErrInvalidMFAToken
-		}
-		var err error
-		if userID, err = s.st.liveChallenge(ctx, hash, s.now()); err == nil && userID == 0 {
-			err = ErrInvalidMFAToken
-		}
-		return err
-	})
+	acct, err := s.challengeAccount(ctx, in.MFAToken, cl)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	acct, err := s.st.accountByID(ctx, userID)
-	if err != nil {
-		return nil, Tokens{}, err
+	used, amr := "", []string{AMRPassword, AMROTP}
+	if len(in.Credential) > 0 && string(in.Credential) != "null" {
+		used, amr = "passkey", []string{AMRPassword, AMRHardware}
+		err = s.checkPasskeyFactor(ctx, acct, in.Ceremony, in.Credential)
+	} else {
+		used, err = s.checkSecondFactor(ctx, acct.ID, in.Code)
 	}
-	if acct == nil {
-		return nil, Tokens{}, ErrInvalidMFAToken
-	}
-	if acct.Banned {
-		return nil, Tokens{}, ErrUserBanned
-	}
-	used, err := s.checkSecondFactor(ctx, acct.ID, in.Code)
 	if errors.Is(err, ErrInvalidCode) {
 		s.log.InfoContext(ctx, "authgin: login failed", "known_user", true, "second_factor", true, "ip", cl.IP)
 		s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventLoginFailed, Detail: "second factor"}, cl)
@@ -536,21 +557,35 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
+	a, toks, err := s.completeLogin(ctx, acct, hashOpaque(in.MFAToken), amr, used, cl)
+	if err == nil && used == "recovery" {
+		s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRecoveryUsed, SessionID: toks.AccessClaims.SessionID}, cl)
+	}
+	return a, toks, err
+}
+
+// completeLogin opens the session of a login whose factors checked out,
+// consuming the mfa challenge with hash first (when not empty): one
+// transaction for the challenge, the login time, the session and its
+// event. how is the login event's detail.
+func (s *Service) completeLogin(ctx context.Context, acct *Account, challenge string, amr []string, how string, cl Client) (*Account, Tokens, error) {
 	now := s.now()
-	amr := []string{AMRPassword, AMROTP}
-	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventLogin, Detail: used}, cl)
+	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventLogin, Detail: how}, cl)
 	var toks Tokens
-	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
-		ok, err := tx.useChallenge(ctx, hash, now)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrInvalidMFAToken // a parallel request used it
+	err := s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
+		if challenge != "" {
+			ok, err := tx.useChallenge(ctx, challenge, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return ErrInvalidMFAToken // a parallel request used it
+			}
 		}
 		if err := tx.recordLogin(ctx, acct.ID, now, acct.PasswordHash, acct.PasswordHash); err != nil {
 			return err
 		}
+		var err error
 		if toks, err = s.startSessionAMR(ctx, tx, acct, cl, now, amr); err != nil {
 			return err
 		}
@@ -560,17 +595,14 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*A
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	if used == "recovery" {
-		s.record(ctx, SecurityEvent{UserID: acct.ID, Event: EventRecoveryUsed, SessionID: ev.SessionID}, cl)
-	}
 	acct.LastLoginAt, acct.UpdatedAt = &now, now
-	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "second_factor", used)
+	s.log.InfoContext(ctx, "authgin: login", "user_id", acct.ID, "ip", cl.IP, "method", how)
 	runHook(ctx, s.log, "OnSecurityEvent", s.o.Hooks.OnSecurityEvent, ev)
 	runHook(ctx, s.log, "OnLogin", s.o.Hooks.OnLogin, s.userEvent(acct, toks.AccessClaims.SessionID, cl))
 	return acct, toks, nil
 }
 
-// hasAMR reports whether claims show a second factor.
+// hasSecondFactor reports whether claims show a second factor.
 func (c *AccessClaims) hasSecondFactor() bool {
 	return slices.Contains(c.AMR, AMROTP) || slices.Contains(c.AMR, AMRHardware)
 }

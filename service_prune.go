@@ -16,7 +16,7 @@ type PruneResult struct {
 	Events        int64 // security events older than Options.EventRetention
 	Revocations   int64 // revocations older than any unexpired access token
 	OAuthStates   int64 // social logins in flight that expired more than an hour ago
-	MFAChallenges int64 // mfa_token challenges that expired
+	MFAChallenges int64 // mfa_token challenges and WebAuthn ceremonies that expired
 }
 
 // Total is the number of rows deleted.
@@ -72,6 +72,11 @@ func (s *Service) Prune(ctx context.Context) (PruneResult, error) {
 		Resets: p.resets, Throttles: p.throttles, Events: p.events, Revocations: p.revocations, OAuthStates: p.oauthStates}
 	if err == nil {
 		r.MFAChallenges, err = s.st.pruneChallenges(ctx, ended)
+	}
+	if err == nil {
+		var n int64
+		n, err = s.st.pruneCeremonies(ctx, ended)
+		r.MFAChallenges += n
 	}
 	return r, err
 }

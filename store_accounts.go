@@ -144,6 +144,9 @@ func (s *store) deleteAccount(ctx context.Context, id int64) (bool, error) {
 			"DELETE FROM mfa_totp WHERE user_id = ?",
 			"DELETE FROM mfa_recovery_codes WHERE user_id = ?",
 			"DELETE FROM mfa_challenges WHERE user_id = ?",
+			"DELETE FROM webauthn_credentials WHERE user_id = ?",
+			"DELETE FROM webauthn_users WHERE user_id = ?",
+			"DELETE FROM webauthn_ceremonies WHERE user_id = ?",
 		} {
 			if _, err := tx.exec(ctx, q, id); err != nil {
 				return err

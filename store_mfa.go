@@ -101,9 +101,10 @@ func (s *store) hasSecondFactor(ctx context.Context, id int64) (bool, error) {
 	return s.scanRow(ctx, "SELECT 1 FROM mfa_totp WHERE user_id = ? AND enabled = ?", []any{id, true}, &one)
 }
 
-// deleteFactors removes every second factor of user id, its recovery codes
-// and its pending logins; it reports whether a factor was enabled.
-func (s *store) deleteFactors(ctx context.Context, id int64) (bool, error) {
+// deleteFactors removes user id's TOTP factor, its recovery codes and its
+// pending logins, and with passkeys its passkeys too; it reports whether
+// a TOTP factor was enabled.
+func (s *store) deleteFactors(ctx context.Context, id int64, passkeys bool) (bool, error) {
 	var had bool
 	err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
 		n, err := tx.exec(ctx, "DELETE FROM mfa_totp WHERE user_id = ? AND enabled = ?", id, true)
@@ -120,7 +121,10 @@ func (s *store) deleteFactors(ctx context.Context, id int64) (bool, error) {
 				return err
 			}
 		}
-		return nil
+		if passkeys {
+			_, err = tx.exec(ctx, "DELETE FROM webauthn_credentials WHERE user_id = ?", id)
+		}
+		return err
 	})
 	return had, err
 }
