@@ -27,6 +27,7 @@ async function refreshMe() {
   }
   await loadSessions();
   await loadLinks();
+  await loadFactors(); // mfa.js
   show(true);
   return true;
 }
@@ -130,6 +131,7 @@ onSubmit("login-form", async (f, form) => {
   const res = await call("POST", API + "/login", f, { refresh: false });
   if (!res.ok) return sayError(res);
   form.reset();
+  if (res.data.mfa_required) return askSecondFactor(res.data); // mfa.js
   say("Logged in as " + res.data.username + ".");
   await refreshMe();
 });
