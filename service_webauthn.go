@@ -399,13 +399,16 @@ func (s *Service) usePasskey(ctx context.Context, wu *waUser, cred *webauthn.Cre
 	if err != nil {
 		return err
 	}
-	ok, err := s.st.useWebauthnCredential(ctx, row.ID, row.SignCount, int64(cred.Authenticator.SignCount), string(data), s.now())
+	newCount := int64(cred.Authenticator.SignCount)
+	ok, err := s.st.useWebauthnCredential(ctx, row.ID, row.SignCount, newCount, string(data), s.now())
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !ok && newCount > 0 {
 		return ErrPasskeyRefused // a parallel login used the same count
 	}
+	// An authenticator without a counter (always 0) has nothing to race
+	// on; MySQL may report its unchanged row as not updated.
 	return nil
 }
 
