@@ -14,6 +14,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -126,7 +128,10 @@ func (s *Service) loadWAUser(ctx context.Context, acct *Account, create bool) (*
 		if err := json.Unmarshal([]byte(r.Data), &c); err != nil {
 			return nil, err
 		}
-		c.Authenticator.SignCount = uint32(r.SignCount)
+		if r.SignCount < 0 || r.SignCount > math.MaxUint32 {
+			return nil, fmt.Errorf("authgin: passkey %d has sign count %d", r.ID, r.SignCount)
+		}
+		c.Authenticator.SignCount = uint32(r.SignCount) // #nosec G115 -- checked just above
 		u.creds = append(u.creds, c)
 	}
 	return u, nil
