@@ -487,16 +487,11 @@ func (s *Service) mfaMethods(ctx context.Context, id int64) ([]string, error) {
 	if s.mfa == nil {
 		return nil, nil
 	}
-	totpOn, err := s.st.hasSecondFactor(ctx, id)
+	totpOn, keys, err := s.st.secondFactors(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	keys := false
-	if s.passkeys != nil {
-		if keys, err = s.st.hasWebauthnCredential(ctx, id); err != nil {
-			return nil, err
-		}
-	}
+	keys = keys && s.passkeys != nil
 	var m []string
 	if totpOn {
 		m = append(m, "totp")

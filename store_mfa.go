@@ -95,10 +95,13 @@ func (s *store) recoveryCodesLeft(ctx context.Context, id int64) (int64, error) 
 	return n, err
 }
 
-// hasSecondFactor reports whether user id has an enabled second factor.
-func (s *store) hasSecondFactor(ctx context.Context, id int64) (bool, error) {
-	var one int
-	return s.scanRow(ctx, "SELECT 1 FROM mfa_totp WHERE user_id = ? AND enabled = ?", []any{id, true}, &one)
+// secondFactors reports whether user id has an enabled TOTP factor and
+// whether it has a passkey, in one round trip (every login asks).
+func (s *store) secondFactors(ctx context.Context, id int64) (totp, passkeys bool, err error) {
+	_, err = s.scanRow(ctx, `SELECT
+  EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ? AND enabled = ?),
+  EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = ?)`, []any{id, true, id}, &totp, &passkeys)
+	return totp, passkeys, err
 }
 
 // deleteFactors removes user id's TOTP factor, its recovery codes and its

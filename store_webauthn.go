@@ -66,12 +66,6 @@ func (s *store) deleteWebauthnCredential(ctx context.Context, userID, cid int64)
 	return n == 1, err
 }
 
-// hasWebauthnCredential reports whether user id has a passkey.
-func (s *store) hasWebauthnCredential(ctx context.Context, id int64) (bool, error) {
-	var one int
-	return s.scanRow(ctx, "SELECT 1 FROM webauthn_credentials WHERE user_id = ? LIMIT 1", []any{id}, &one)
-}
-
 // insertCeremony stores a ceremony's session data.
 func (s *store) insertCeremony(ctx context.Context, c *webauthnCeremony) error {
 	_, err := s.exec(ctx, "INSERT INTO webauthn_ceremonies (token_hash, user_id, kind, data, expires_at) VALUES (?, ?, ?, ?, ?)",
