@@ -44,6 +44,7 @@ func (s *store) putPendingTOTP(ctx context.Context, id int64, secret string, now
 func (s *store) enableTOTP(ctx context.Context, id, step int64, hashes []string, now time.Time) (bool, error) {
 	ok := false
 	err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
+		ok = false // when run again (store.atomic)
 		n, err := tx.exec(ctx, "UPDATE mfa_totp SET enabled = ?, enabled_at = ?, last_step = ? WHERE user_id = ? AND enabled = ?",
 			true, now, step, id, false)
 		if err != nil || n != 1 {

@@ -79,6 +79,7 @@ func (s *store) insertCeremony(ctx context.Context, c *webauthnCeremony) error {
 func (s *store) takeCeremony(ctx context.Context, hash, kind string, now time.Time) (*webauthnCeremony, error) {
 	var c *webauthnCeremony
 	err := s.atomic(ctx, func(ctx context.Context, tx *store) error {
+		c = nil // when run again (store.atomic)
 		row := &webauthnCeremony{}
 		found, err := tx.scanRow(ctx, "SELECT token_hash, user_id, kind, data, expires_at FROM webauthn_ceremonies WHERE token_hash = ?"+tx.d.lockRows,
 			[]any{hash}, &row.TokenHash, &row.UserID, &row.Kind, &row.Data, &row.ExpiresAt)
