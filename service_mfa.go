@@ -174,6 +174,8 @@ type MFARequired struct {
 	Methods []string `json:"methods"`
 }
 
+// Error says that the login waits for its second factor.
+// Error says that the login waits for its second factor.
 func (e *MFARequired) Error() string { return "authgin: a second factor is required to log in" }
 
 // LoginMFAInput is the body of POST /login/mfa: the mfa_token and either

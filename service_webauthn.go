@@ -27,12 +27,12 @@ import (
 
 // Passkey errors.
 var (
-	ErrInvalidCeremony   = newError(http.StatusBadRequest, "invalid_ceremony", "Unknown, used or expired ceremony")
-	ErrInvalidPasskey    = newError(http.StatusBadRequest, "invalid_passkey", "The passkey response was not accepted")
-	ErrPasskeyRefused    = newError(http.StatusUnauthorized, "invalid_passkey", "The passkey was not accepted")
-	ErrPasskeyNotFound   = newError(http.StatusNotFound, "passkey_not_found", "Passkey not found")
-	ErrNoPasskeys        = newError(http.StatusBadRequest, "no_passkeys", "The account has no passkey")
-	ErrPasskeysUnavaible = newError(http.StatusNotFound, "passkeys_unavailable", "Passkeys are not configured")
+	ErrInvalidCeremony     = newError(http.StatusBadRequest, "invalid_ceremony", "Unknown, used or expired ceremony")
+	ErrInvalidPasskey      = newError(http.StatusBadRequest, "invalid_passkey", "The passkey response was not accepted")
+	ErrPasskeyRefused      = newError(http.StatusUnauthorized, "invalid_passkey", "The passkey was not accepted")
+	ErrPasskeyNotFound     = newError(http.StatusNotFound, "passkey_not_found", "Passkey not found")
+	ErrNoPasskeys          = newError(http.StatusBadRequest, "no_passkeys", "The account has no passkey")
+	ErrPasskeysUnavailable = newError(http.StatusNotFound, "passkeys_unavailable", "Passkeys are not configured")
 )
 
 // Security events of passkeys.
@@ -139,7 +139,7 @@ func (s *Service) loadWAUser(ctx context.Context, acct *Account, create bool) (*
 
 func (s *Service) passkeysOn() error {
 	if s.passkeys == nil {
-		return ErrPasskeysUnavaible
+		return ErrPasskeysUnavailable
 	}
 	return nil
 }
