@@ -4,6 +4,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,6 +385,73 @@ func TestMFAChallengesPruned(t *testing.T) {
 		db.Find(&left)
 		if len(left) != 1 || left[0].TokenHash != hashOpaque(live) {
 			t.Fatalf("left %+v", left)
+		}
+	})
+}
+
+// TestMFAAcrossInstances: every step of a second-factor login and of a
+// passkey ceremony may reach another instance (all state is in the
+// database).
+func TestMFAAcrossInstances(t *testing.T) {
+	forEachBackendDatabase(t, func(t *testing.T, open func(t *testing.T) *gorm.DB) {
+		a := newEnv(t, open(t))
+		b := newEnv(t, open(t))
+		owner, secret, _ := mfaUser(t, a, "ina")
+		b.clock.Advance(a.clock.Now().Sub(b.clock.Now()))
+		tok := startLogin(t, a.client(), "ina")
+		cb := b.client()
+		wantStatus(t, cb.post("/login/mfa", map[string]string{"mfa_token": tok, "code": code(t, b, secret, 0)}), 200)
+		wantError(t, a.client().post("/login/mfa", map[string]string{"mfa_token": tok, "code": code(t, a, secret, 1)}), 401, "invalid_mfa_token", "")
+
+		// A passkey ceremony begun on A finishes on B, and the other way.
+		k := newSoftKey(t)
+		ownerB := b.client()
+		ownerB.jar, ownerB.hc.Jar = owner.jar, owner.jar // one browser, two servers
+		begin := owner.post("/webauthn/register/begin", nil)
+		wantStatus(t, ownerB.post("/webauthn/register/finish", map[string]any{"ceremony": begin.str("ceremony"), "credential": k.create(begin.json)}), 200)
+		begin = b.client().post("/webauthn/login/begin", nil)
+		r := a.client().post("/webauthn/login/finish", map[string]any{"ceremony": begin.str("ceremony"), "credential": k.get(begin.json)})
+		wantStatus(t, r, 200)
+		if r.str("username") != "ina" {
+			t.Fatalf("passkey login %s", r.raw)
+		}
+	})
+}
+
+// TestMFATokenRace: of parallel second steps with one mfa_token and one
+// right code, exactly one logs in.
+func TestMFATokenRace(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		_, secret, _ := mfaUser(t, e, "ray")
+		tok := startLogin(t, e.client(), "ray")
+		good := code(t, e, secret, 0)
+		const n = 8
+		clients := make([]*client, n)
+		for i := range clients {
+			clients[i] = e.client()
+		}
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Go(func() {
+				statuses <- c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": good}).status
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		ok := 0
+		for s := range statuses {
+			switch s {
+			case 200:
+				ok++
+			case 401, 429: // the token or step used; or MFAAccount's burst guard
+			default:
+				t.Fatalf("status %d", s)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d of %d parallel second steps logged in, want 1", ok, n)
 		}
 	})
 }
