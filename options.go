@@ -28,7 +28,7 @@ type Options struct {
 	// MFAKey, when set (at least 32 bytes), is the key that TOTP secrets
 	// and recovery codes are sealed with (HKDF-derived AES-256-GCM and
 	// HMAC keys); otherwise they are derived from Secret. With neither,
-	// second factors are off. Changing it makes stored secrets unreadable:
+	// TOTP is off (passkeys need no key). Changing it makes stored secrets unreadable:
 	// users then set up their authenticators again.
 	MFAKey []byte
 

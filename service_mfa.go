@@ -486,9 +486,6 @@ func (s *Service) checkSecondFactor(ctx context.Context, id int64, code string) 
 // mfaMethods lists the second factors of user id that a login may use;
 // empty when it has none.
 func (s *Service) mfaMethods(ctx context.Context, id int64) ([]string, error) {
-	if s.mfa == nil {
-		return nil, nil
-	}
 	totpOn, keys, err := s.st.secondFactors(ctx, id)
 	if err != nil {
 		return nil, err
@@ -528,9 +525,6 @@ func (s *Service) startMFA(ctx context.Context, acct *Account, methods []string)
 // the MFAAccount backoff) and keeps the token; the right one consumes it
 // and opens the session.
 func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*Account, Tokens, error) {
-	if err := s.mfaOn(); err != nil {
-		return nil, Tokens{}, err
-	}
 	if err := noNUL(in.MFAToken, in.Code, in.Ceremony); err != nil {
 		return nil, Tokens{}, err
 	}
@@ -542,7 +536,7 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*A
 	if len(in.Credential) > 0 && string(in.Credential) != "null" {
 		used, amr = "passkey", []string{AMRPassword, AMRHardware}
 		err = s.checkPasskeyFactor(ctx, acct, in.Ceremony, in.Credential)
-	} else {
+	} else if err = s.mfaOn(); err == nil {
 		used, err = s.checkSecondFactor(ctx, acct.ID, in.Code)
 	}
 	if errors.Is(err, ErrInvalidCode) {

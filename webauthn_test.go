@@ -204,3 +204,28 @@ func TestPasskeys(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeysWithoutMFAKey: with asymmetric signing and no MFAKey, TOTP
+// is off (404 mfa_unavailable) but a passkey still is the second factor
+// of a password login.
+func TestPasskeysWithoutMFAKey(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, openTestDB(t, "sqlite"), func(o *Options) {
+		o.Secret = nil
+		o.Signing = &SigningConfig{Algorithm: "ES256", Key: k, KeyID: "es-1"}
+	})
+	owner := e.client()
+	owner.register("nia@example.com", "nia", "correct horse battery")
+	wantError(t, owner.post("/mfa/totp/setup", nil), 404, "mfa_unavailable", "")
+	key := newSoftKey(t)
+	registerPasskey(t, owner, key, "Phone")
+	c := e.client()
+	tok := startLogin(t, c, "nia")
+	wantError(t, c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": "123456"}), 404, "mfa_unavailable", "")
+	begin := c.post("/webauthn/login/begin", map[string]string{"mfa_token": tok})
+	wantStatus(t, begin, 200)
+	wantStatus(t, c.post("/login/mfa", map[string]any{"mfa_token": tok, "ceremony": begin.str("ceremony"), "credential": key.get(begin.json)}), 200)
+}
