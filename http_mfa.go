@@ -86,7 +86,7 @@ func (h *handlers) totpEnable(c *gin.Context) {
 
 func (h *handlers) totpDisable(c *gin.Context) {
 	u, _ := CurrentUser(c)
-	var in DisableTOTPInput
+	var in PresenceProof
 	if err := bindJSON(c, &in); err != nil {
 		h.fail(c, err)
 		return
@@ -110,4 +110,20 @@ func (h *handlers) resetMFA(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, nil)
+}
+
+func (h *handlers) newRecoveryCodes(c *gin.Context) {
+	u, _ := CurrentUser(c)
+	var in PresenceProof
+	if err := bindJSON(c, &in); err != nil {
+		h.fail(c, err)
+		return
+	}
+	codes, err := h.svc.NewRecoveryCodes(c.Request.Context(), u, in, clientOf(c))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes})
 }

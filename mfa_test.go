@@ -227,6 +227,20 @@ func TestMFARecoveryCodes(t *testing.T) {
 		tok = startLogin(t, c, "rae")
 		wantError(t, c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": codes[3]}), 401, "invalid_code", "")
 		wantStatus(t, c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": codes[4]}), 200)
+
+		// New codes replace the old ones.
+		wantError(t, c.post("/mfa/recovery_codes", map[string]string{"password": "wrong one!"}), 400, "wrong_password", "")
+		r = c.post("/mfa/recovery_codes", map[string]string{"password": "correct horse battery"})
+		wantStatus(t, r, 200)
+		var fresh struct {
+			Codes []string `json:"recovery_codes"`
+		}
+		if err := json.Unmarshal(r.raw, &fresh); err != nil || len(fresh.Codes) != 10 {
+			t.Fatalf("new codes %s", r.raw)
+		}
+		tok = startLogin(t, c, "rae")
+		wantError(t, c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": codes[5]}), 401, "invalid_code", "")
+		wantStatus(t, c.post("/login/mfa", map[string]string{"mfa_token": tok, "code": fresh.Codes[0]}), 200)
 	})
 }
 

@@ -214,6 +214,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 	authed("POST", "/mfa/totp/setup", user, h.totpSetup)
 	authed("POST", "/mfa/totp/enable", user, h.totpEnable)
 	authed("POST", "/mfa/totp/disable", user, h.totpDisable)
+	authed("POST", "/mfa/recovery_codes", user, h.newRecoveryCodes)
 	authed("DELETE", "/:id/mfa", admin, h.resetMFA)
 	authed("POST", "/webauthn/register/begin", user, h.passkeyRegisterBegin)
 	authed("POST", "/webauthn/register/finish", user, h.passkeyRegisterFinish)

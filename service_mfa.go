@@ -42,10 +42,11 @@ var (
 
 // Security events of second factors.
 const (
-	EventTOTPEnabled  = "mfa_totp_enabled"
-	EventTOTPDisabled = "mfa_totp_disabled"
-	EventMFAReset     = "mfa_reset" // an admin removed the user's factors
-	EventRecoveryUsed = "mfa_recovery_used"
+	EventTOTPEnabled   = "mfa_totp_enabled"
+	EventTOTPDisabled  = "mfa_totp_disabled"
+	EventMFAReset      = "mfa_reset" // an admin removed the user's factors
+	EventRecoveryUsed  = "mfa_recovery_used"
+	EventRecoveryCodes = "mfa_recovery_codes" // new recovery codes replaced the old
 )
 
 // Authentication method references (RFC 8176) of the amr claim.
@@ -307,16 +308,16 @@ func (s *Service) EnableTOTP(ctx context.Context, u User, code string, cl Client
 	return codes, nil
 }
 
-// DisableTOTPInput proves the user's presence: the password, or a current
-// TOTP or recovery code.
-type DisableTOTPInput struct {
+// PresenceProof proves the user's presence for a change of its second
+// factors: the password, or a current TOTP or recovery code.
+type PresenceProof struct {
 	Password string `json:"password"`
 	Code     string `json:"code"`
 }
 
-// DisableTOTP removes user u's TOTP factor and recovery codes after the
-// password or a code checks out.
-func (s *Service) DisableTOTP(ctx context.Context, u User, in DisableTOTPInput, cl Client) error {
+// enabledTOTP loads user u's account and checks that its TOTP factor is
+// on and that in proves the user's presence.
+func (s *Service) enabledTOTP(ctx context.Context, u User, in PresenceProof, cl Client) error {
 	if err := s.mfaOn(); err != nil {
 		return err
 	}
@@ -336,21 +337,44 @@ func (s *Service) DisableTOTP(ctx context.Context, u User, in DisableTOTPInput, 
 	}
 	switch {
 	case in.Password != "":
-		if err := s.checkCurrentPassword(ctx, acct, in.Password, cl); err != nil {
-			return err
-		}
+		return s.checkCurrentPassword(ctx, acct, in.Password, cl)
 	case in.Code != "":
-		if _, err := s.checkSecondFactor(ctx, acct.ID, in.Code); err != nil {
-			return err
-		}
-	default:
-		return ErrInvalidInput.withDetail("Send the password or a code")
+		_, err := s.checkSecondFactor(ctx, acct.ID, in.Code)
+		return err
+	}
+	return ErrInvalidInput.withDetail("Send the password or a code")
+}
+
+// DisableTOTP removes user u's TOTP factor and recovery codes after the
+// password or a code checks out.
+func (s *Service) DisableTOTP(ctx context.Context, u User, in PresenceProof, cl Client) error {
+	if err := s.enabledTOTP(ctx, u, in, cl); err != nil {
+		return err
 	}
 	if _, err := s.st.deleteFactors(ctx, u.ID, false); err != nil {
 		return err
 	}
 	s.factorChanged(ctx, u.ID, EventTOTPDisabled, 0, cl)
 	return nil
+}
+
+// NewRecoveryCodes replaces user u's recovery codes with ten new ones,
+// after the password or a code checks out, and returns them (shown once).
+func (s *Service) NewRecoveryCodes(ctx context.Context, u User, in PresenceProof, cl Client) ([]string, error) {
+	if err := s.enabledTOTP(ctx, u, in, cl); err != nil {
+		return nil, err
+	}
+	codes, hashes, err := s.mfa.newRecoveryCodes()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
+		return tx.replaceRecoveryCodes(ctx, u.ID, hashes)
+	}); err != nil {
+		return nil, err
+	}
+	s.factorChanged(ctx, u.ID, EventRecoveryCodes, 0, cl)
+	return codes, nil
 }
 
 // ResetMFA removes every second factor of user id (an admin's help for a

@@ -40,7 +40,8 @@ async function loadSessions() {
   for (const s of res.data) {
     const li = document.createElement("li");
     li.textContent = (s.current ? "this browser" : s.userAgent || "unknown client") +
-      " — " + s.ip + ", last used " + new Date(s.lastUsedAt).toLocaleString();
+      " — " + s.ip + ", last used " + new Date(s.lastUsedAt).toLocaleString() +
+      ", signed in with " + (s.amr || ["pwd"]).join(" + ");
     if (!s.current) {
       const b = document.createElement("button");
       b.type = "button";
