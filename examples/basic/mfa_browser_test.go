@@ -84,6 +84,8 @@ func TestBrowserSecondFactors(t *testing.T) {
 			if amr := amrOf(t, ctx); amr != "pwd,otp" {
 				t.Fatalf("amr %q after a code", amr)
 			}
+			browse(t, ctx, "the sessions list shows the second factor",
+				chromedp.Poll(`document.getElementById("sessions").textContent.includes("signed in with pwd + otp")`, nil))
 
 			// A passkey.
 			browse(t, ctx, "register a passkey", fill("#passkey-form", map[string]string{"name": "Laptop"}),
