@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -468,4 +469,46 @@ func TestMFATokenRace(t *testing.T) {
 			t.Fatalf("%d of %d parallel second steps logged in, want 1", ok, n)
 		}
 	})
+}
+
+// TestAccessTokenAMR: the amr claim is written as encoding/json writes it
+// (the canonical payload check accepts it), read back, bound by the
+// signature, and a cache hit of such a token allocates nothing.
+func TestAccessTokenAMR(t *testing.T) {
+	tk := mustTokens(t, nil)
+	raw, issued, err := tk.issueAccessAMR(testNow, 5, "amr", []string{"p"}, "s", []string{AMRPassword, AMROTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tk.parseAccess(raw, testNow)
+	if err != nil || strings.Join(c.AMR, ",") != "pwd,otp" || strings.Join(issued.AMR, ",") != "pwd,otp" {
+		t.Fatalf("parsed %+v %v", c, err)
+	}
+	if !c.hasSecondFactor() {
+		t.Fatal("pwd,otp is no second factor")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := tk.parseAccess(raw, testNow); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a cache hit costs %v allocations, want 0", allocs)
+	}
+	// Another amr under the same signature is refused.
+	parts := strings.Split(raw, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	forged := strings.Replace(string(payload), `"amr":["pwd","otp"]`, `"amr":["pwd","hwk"]`, 1)
+	if forged == string(payload) {
+		t.Fatalf("payload %s", payload)
+	}
+	bad := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "." + parts[2]
+	if _, err := tk.parseAccess(bad, testNow); err != ErrInvalidToken {
+		t.Fatalf("a forged amr: %v", err)
+	}
+	// A token without amr is a password login.
+	raw, _, _ = tk.issueAccess(testNow, 5, "old", nil, "s")
+	if c, err := tk.parseAccess(raw, testNow); err != nil || c.AMR != nil || c.hasSecondFactor() {
+		t.Fatalf("no amr: %+v %v", c, err)
+	}
 }

@@ -119,7 +119,7 @@ func FuzzAppendIssued(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id int64, username, perm, sid string, iat int64) {
 		for _, perms := range [][]string{nil, {}, {perm}, {perm, username}} {
 			c := AccessClaims{ID: id, Username: username, Permissions: perms, Type: "access", Subject: sid,
-				SessionID: sid, Issuer: perm, Audience: username, IssuedAt: iat, NotBefore: -iat, ExpiresAt: id}
+				SessionID: sid, Issuer: perm, Audience: username, IssuedAt: iat, NotBefore: -iat, ExpiresAt: id, AMR: perms}
 			got, ok := appendIssued(nil, &c)
 			if !ok {
 				continue
