@@ -333,6 +333,10 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string, cl Cli
 		return Ceremony{}, err
 	}
 	if mfaToken == "" {
+		// Each try stores a ceremony: count it like a login try.
+		if err := s.throttle(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
+			return Ceremony{}, err
+		}
 		assertion, session, err := s.passkeys.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
 			return Ceremony{}, err
@@ -420,12 +424,10 @@ func (s *Service) usePasskey(ctx context.Context, wu *waUser, cred *webauthn.Cre
 // FinishPasskeyLogin completes a usernameless login: the assertion
 // (credential, the PublicKeyCredential as JSON) must answer the ceremony
 // of token with a registered passkey and user verification. The session's
-// amr is "hwk". Tries count against the client's LoginIP limit.
+// amr is "hwk". Its begin counted the try against the client's LoginIP
+// limit; a ceremony is answered once.
 func (s *Service) FinishPasskeyLogin(ctx context.Context, token string, credential []byte, cl Client) (*Account, Tokens, error) {
 	if err := s.passkeysOn(); err != nil {
-		return nil, Tokens{}, err
-	}
-	if err := s.throttle(ctx, "login:ip:"+cl.IP, s.o.Limits.LoginIP); err != nil {
 		return nil, Tokens{}, err
 	}
 	session, _, err := s.takeCeremony(ctx, token, ceremonyLogin)
@@ -469,7 +471,6 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, token string, credenti
 	if err := s.usePasskey(ctx, wu, cred); err != nil {
 		return nil, Tokens{}, err
 	}
-	s.undoHits(ctx, "login:ip:"+cl.IP)
 	return s.completeLogin(ctx, wu.acct, "", []string{AMRHardware}, "passkey", cl)
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"gorm.io/gorm"
@@ -228,4 +229,23 @@ func TestPasskeysWithoutMFAKey(t *testing.T) {
 	begin := c.post("/webauthn/login/begin", map[string]string{"mfa_token": tok})
 	wantStatus(t, begin, 200)
 	wantStatus(t, c.post("/login/mfa", map[string]any{"mfa_token": tok, "ceremony": begin.str("ceremony"), "credential": key.get(begin.json)}), 200)
+}
+
+// TestPasskeyLoginBeginThrottled: every usernameless ceremony stores a
+// row, so its begin counts toward LoginIP.
+func TestPasskeyLoginBeginThrottled(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db, func(o *Options) { o.Limits.LoginIP = Limit{Max: 3, Window: time.Minute, Lockout: time.Minute} })
+		c := e.client()
+		for range 3 {
+			wantStatus(t, c.post("/webauthn/login/begin", nil), 200)
+		}
+		r := c.post("/webauthn/login/begin", nil)
+		wantError(t, r, 429, "too_many_requests", "")
+		var n int64
+		db.Model(&webauthnCeremony{}).Count(&n)
+		if n != 3 {
+			t.Fatalf("%d ceremonies stored, want 3", n)
+		}
+	})
 }
