@@ -249,3 +249,22 @@ func TestPasskeyLoginBeginThrottled(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteAccountRemovesFactors: deleting an account deletes its TOTP
+// factor, recovery codes, pending logins, passkeys and user handle.
+func TestDeleteAccountRemovesFactors(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		owner, _, _ := mfaUser(t, e, "del")
+		registerPasskey(t, owner, newSoftKey(t), "Key")
+		startLogin(t, e.client(), "del")
+		wantStatus(t, owner.post("/delete_account", map[string]string{"password": "correct horse battery"}), 200)
+		for _, m := range []any{&totpFactor{}, &recoveryCode{}, &mfaChallenge{}, &webauthnCredential{}, &webauthnUser{}} {
+			var n int64
+			db.Model(m).Count(&n)
+			if n != 0 {
+				t.Fatalf("%T: %d rows left", m, n)
+			}
+		}
+	})
+}
