@@ -443,7 +443,7 @@ func (s *Service) admitLogin(ctx context.Context, name loginName, cl Client) (*A
 // startSession opens a session for acct, authenticated by its password,
 // and issues its tokens.
 func (s *Service) startSession(ctx context.Context, tx *store, acct *Account, cl Client, now time.Time) (Tokens, error) {
-	return s.startSessionAMR(ctx, tx, acct, cl, now, amrPassword)
+	return s.startSessionAMR(ctx, tx, acct, cl, now, amrPassword())
 }
 
 // startSessionAMR is startSession for a login authenticated by amr.

@@ -56,7 +56,8 @@ const (
 	AMRHardware = "hwk"
 )
 
-var amrPassword = []string{AMRPassword}
+// amrPassword is the amr of a password login.
+func amrPassword() []string { return []string{AMRPassword} }
 
 const (
 	// mfaTokenTTL is how long a login waits for its second factor.
@@ -72,7 +73,7 @@ const (
 // amr returns the session's authentication methods.
 func (s *session) amr() []string {
 	if s.AMR == "" {
-		return amrPassword
+		return amrPassword()
 	}
 	return strings.Split(s.AMR, ",")
 }
@@ -84,7 +85,7 @@ type mfaKeys struct {
 }
 
 // newMFAKeys derives the keys from o.MFAKey, else o.Secret; nil when
-// neither is set (second factors off).
+// neither is set (TOTP and recovery codes off).
 func newMFAKeys(o *Options) (*mfaKeys, error) {
 	secret := o.MFAKey
 	if len(secret) == 0 {
@@ -156,7 +157,8 @@ type TOTPSetup struct {
 
 // MFAStatus is what GET /mfa answers: the user's second factors.
 type MFAStatus struct {
-	// Methods are the second factors a login may use ("totp", "recovery").
+	// Methods are the second factors a login may use ("totp",
+	// "webauthn", "recovery").
 	Methods []string `json:"methods"`
 	TOTP    struct {
 		Enabled   bool       `json:"enabled"`
@@ -175,7 +177,6 @@ type MFARequired struct {
 	Methods []string `json:"methods"`
 }
 
-// Error says that the login waits for its second factor.
 // Error says that the login waits for its second factor.
 func (e *MFARequired) Error() string { return "authgin: a second factor is required to log in" }
 
