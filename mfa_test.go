@@ -512,3 +512,24 @@ func TestAccessTokenAMR(t *testing.T) {
 		t.Fatalf("no amr: %+v %v", c, err)
 	}
 }
+
+// TestMFARecentLogin: a session may add a second factor only shortly
+// after its login, so that a stolen older session cannot add the thief's.
+func TestMFARecentLogin(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		c := e.client()
+		c.register("old@example.com", "old", "correct horse battery")
+		r := c.post("/mfa/totp/setup", nil)
+		wantStatus(t, r, 200)
+		e.clock.Advance(recentLogin + time.Second) // the access token still lives
+		wantError(t, c.post("/mfa/totp/setup", nil), 403, "reauthentication_required", "")
+		wantError(t, c.post("/mfa/totp/enable", map[string]string{"code": code(t, e, r.str("secret"), 0)}), 403, "reauthentication_required", "")
+		wantError(t, c.post("/webauthn/register/begin", nil), 403, "reauthentication_required", "")
+		wantStatus(t, c.post("/login", map[string]string{"login": "old", "password": "correct horse battery"}), 200)
+		r = c.post("/mfa/totp/setup", nil)
+		wantStatus(t, r, 200)
+		wantStatus(t, c.post("/mfa/totp/enable", map[string]string{"code": code(t, e, r.str("secret"), 0)}), 200)
+		wantStatus(t, c.post("/webauthn/register/begin", nil), 200)
+	})
+}

@@ -38,6 +38,7 @@ var (
 	ErrTOTPNotSetUp    = newError(http.StatusBadRequest, "totp_not_set_up", "TOTP is not set up")
 	ErrTOTPNotEnabled  = newError(http.StatusBadRequest, "totp_not_enabled", "TOTP is not enabled")
 	ErrMFAUnavailable  = newError(http.StatusNotFound, "mfa_unavailable", "Second factors are not configured")
+	ErrReauthRequired  = newError(http.StatusForbidden, "reauthentication_required", "Log in again to add a second factor")
 )
 
 // Security events of second factors.
@@ -60,6 +61,10 @@ const (
 func amrPassword() []string { return []string{AMRPassword} }
 
 const (
+	// recentLogin is how long after its login a session may add a second
+	// factor: a stolen session older than this cannot add the thief's
+	// authenticator or passkey.
+	recentLogin = 10 * time.Minute
 	// mfaTokenTTL is how long a login waits for its second factor.
 	mfaTokenTTL = 5 * time.Minute
 	// totpPeriod and totpSkew: 30-second steps, one step either side.
@@ -191,6 +196,22 @@ type LoginMFAInput struct {
 	Credential json.RawMessage `json:"credential"`
 }
 
+// requireRecentLogin refuses a session of u that logged in more than
+// recentLogin ago (ErrReauthRequired).
+func (s *Service) requireRecentLogin(ctx context.Context, u User) error {
+	at, found, err := s.st.sessionLoginTime(ctx, u.SessionID, u.ID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ErrUnauthorized
+	}
+	if s.now().Sub(at) > recentLogin {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
 func (s *Service) mfaOn() error {
 	if s.mfa == nil {
 		return ErrMFAUnavailable
@@ -232,7 +253,9 @@ func (s *Service) MFA(ctx context.Context, id int64) (MFAStatus, error) {
 }
 
 // SetupTOTP starts (or restarts) the TOTP setup of user u: a new secret,
-// sealed and stored as pending until EnableTOTP sees a code from it.
+// sealed and stored as pending until EnableTOTP sees a code from it. The
+// session must have logged in recently (ErrReauthRequired), as for
+// EnableTOTP.
 func (s *Service) SetupTOTP(ctx context.Context, u User) (TOTPSetup, error) {
 	if err := s.mfaOn(); err != nil {
 		return TOTPSetup{}, err
@@ -243,6 +266,9 @@ func (s *Service) SetupTOTP(ctx context.Context, u User) (TOTPSetup, error) {
 	}
 	if acct == nil {
 		return TOTPSetup{}, ErrUnauthorized
+	}
+	if err := s.requireRecentLogin(ctx, u); err != nil {
+		return TOTPSetup{}, err
 	}
 	if f, err := s.st.totpOf(ctx, u.ID); err != nil {
 		return TOTPSetup{}, err
@@ -285,6 +311,9 @@ func (s *Service) EnableTOTP(ctx context.Context, u User, code string, cl Client
 		return nil, ErrTOTPNotSetUp
 	case f.Enabled:
 		return nil, ErrTOTPEnabled
+	}
+	if err := s.requireRecentLogin(ctx, u); err != nil {
+		return nil, err
 	}
 	var step int64
 	if err := s.guardCode(ctx, u.ID, func() (bool, error) {

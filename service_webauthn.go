@@ -207,7 +207,9 @@ func (s *Service) takeCeremony(ctx context.Context, token, kind string) (webauth
 }
 
 // BeginPasskeyRegistration starts registering a passkey (a discoverable
-// credential with user verification) for user u.
+// credential with user verification) for user u, whose session must have
+// logged in recently (ErrReauthRequired); the ceremony then lasts 5
+// minutes.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, u User) (Ceremony, error) {
 	if err := s.passkeysOn(); err != nil {
 		return Ceremony{}, err
@@ -218,6 +220,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, u User) (Ceremon
 	}
 	if acct == nil {
 		return Ceremony{}, ErrUnauthorized
+	}
+	if err := s.requireRecentLogin(ctx, u); err != nil {
+		return Ceremony{}, err
 	}
 	wu, err := s.loadWAUser(ctx, acct, true)
 	if err != nil {

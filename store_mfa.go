@@ -161,3 +161,11 @@ func (s *store) useChallenge(ctx context.Context, hash string, now time.Time) (b
 func (s *store) pruneChallenges(ctx context.Context, cutoff time.Time) (int64, error) {
 	return s.exec(ctx, "DELETE FROM mfa_challenges WHERE expires_at < ?", cutoff)
 }
+
+// sessionLoginTime returns when live session sid of user id logged in;
+// found is false for an unknown, ended or another user's session.
+func (s *store) sessionLoginTime(ctx context.Context, sid string, id int64) (t time.Time, found bool, err error) {
+	found, err = s.scanRow(ctx, "SELECT created_at FROM sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+		[]any{sid, id}, &t)
+	return t, found, err
+}
