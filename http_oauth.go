@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -74,6 +75,14 @@ func (h *handlers) oauthCallback(c *gin.Context) {
 	}
 	target := strings.TrimSuffix(h.svc.o.BaseURL, "/") + res.Next
 	switch {
+	case res.MFA != nil && res.Bearer:
+		h.mfaRequired(c, res.MFA)
+	case res.MFA != nil:
+		// The front end reads the second step from the fragment, which
+		// the browser sends to no server (nor in a Referer).
+		target, _, _ = strings.Cut(target, "#")
+		c.Redirect(http.StatusFound, target+"#"+url.Values{
+			"mfa_token": {res.MFA.Token}, "methods": {strings.Join(res.MFA.Methods, ",")}}.Encode())
 	case res.Bearer && res.Linked:
 		c.JSON(http.StatusOK, nil)
 	case res.Bearer:

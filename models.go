@@ -278,6 +278,9 @@ type mfaChallenge struct {
 	CreatedAt time.Time `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null;index"`
 	UsedAt    *time.Time
+	// FirstFactor is the amr of the login's first step: pwd, or fed for
+	// a social login.
+	FirstFactor string `gorm:"size:8;not null;default:pwd"`
 }
 
 func (mfaChallenge) TableName() string { return "mfa_challenges" }

@@ -813,3 +813,57 @@ func TestOAuthConcurrentFirstLogins(t *testing.T) {
 		}
 	})
 }
+
+// TestOAuthSecondFactor: a social login stands for the password only. Its
+// session's amr is fed; an account with a second factor gets no session
+// from the callback but the second step (in the redirect's fragment, or
+// the bearer body), and POST /login/mfa completes it with amr fed,otp.
+func TestOAuthSecondFactor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op, func(o *Options) { o.BearerClients = true })
+		c := e.browser()
+		op.user("kim-sub", "kim@example.com", true, "kim")
+		wantLoggedIn(t, c, c.oauthLogin("oidc", "?next=/app%23top"), "https://app.example/app#top")
+		if amr := fmt.Sprint(claimsOf(t, c)["amr"]); amr != "[fed]" {
+			t.Fatalf("a social login's amr: %s", amr)
+		}
+		r := c.post("/mfa/totp/setup", nil)
+		wantStatus(t, r, 200)
+		secret := r.str("secret")
+		wantStatus(t, c.post("/mfa/totp/enable", map[string]string{"code": code(t, e, secret, 0)}), 200)
+		e.clock.Advance(30 * time.Second)
+
+		b := e.browser()
+		op.user("kim-sub", "kim@example.com", true, "kim")
+		r = b.oauthLogin("oidc", "?next=/app%23top")
+		wantStatus(t, r, http.StatusFound)
+		if r.cookie(accessCookie) != nil || r.cookie(refreshCookie) != nil {
+			t.Fatalf("a session without the second factor: %v", r.header["Set-Cookie"])
+		}
+		loc, err := url.Parse(r.header.Get("Location"))
+		if err != nil || loc.Path != "/app" {
+			t.Fatalf("Location %q", r.header.Get("Location"))
+		}
+		frag, _ := url.ParseQuery(loc.Fragment)
+		if frag.Get("mfa_token") == "" || !strings.Contains(frag.Get("methods"), "totp") {
+			t.Fatalf("fragment %q", loc.Fragment)
+		}
+		wantError(t, b.do(http.MethodGet, "/api/me", nil), 401, "unauthorized", "")
+		wantStatus(t, b.post("/login/mfa", map[string]string{"mfa_token": frag.Get("mfa_token"), "code": code(t, e, secret, 0)}), 200)
+		if amr := fmt.Sprint(claimsOf(t, b)["amr"]); amr != "[fed otp]" {
+			t.Fatalf("amr after the second step: %s", amr)
+		}
+
+		// A bearer client gets the second step in the body.
+		e.clock.Advance(30 * time.Second)
+		bb := e.browser()
+		bb.hdr.Set("X-Auth-Mode", "bearer")
+		op.user("kim-sub", "kim@example.com", true, "kim")
+		r = bb.oauthLogin("oidc", "")
+		wantStatus(t, r, 200)
+		if r.json["mfa_required"] != true || r.str("mfa_token") == "" || r.str("access_token") != "" {
+			t.Fatalf("bearer callback %s", r.raw)
+		}
+	})
+}

@@ -269,7 +269,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput, cl Client) (*Account
 			if err := s.resetBuckets(ctx, s.limits, buckets); err != nil {
 				s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
 			}
-			err = s.startMFA(ctx, acct, methods)
+			err = s.startMFA(ctx, acct, methods, AMRPassword)
 		} else {
 			s.undoAttempt(ctx, buckets)
 		}

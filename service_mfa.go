@@ -55,6 +55,9 @@ const (
 	AMRPassword = "pwd"
 	AMROTP      = "otp"
 	AMRHardware = "hwk"
+	// AMRFederated marks a social login: the provider authenticated the
+	// user. RFC 8176 registers no value for it.
+	AMRFederated = "fed"
 )
 
 // amrPassword is the amr of a password login.
@@ -560,13 +563,13 @@ func (s *Service) mfaMethods(ctx context.Context, id int64) ([]string, error) {
 
 // startMFA stores a challenge for acct's login and returns it as the
 // MFARequired error.
-func (s *Service) startMFA(ctx context.Context, acct *Account, methods []string) error {
+func (s *Service) startMFA(ctx context.Context, acct *Account, methods []string, firstFactor string) error {
 	token, hash, err := newOpaqueToken()
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	if err := s.st.insertChallenge(ctx, &mfaChallenge{TokenHash: hash, UserID: acct.ID, CreatedAt: now, ExpiresAt: now.Add(mfaTokenTTL)}); err != nil {
+	if err := s.st.insertChallenge(ctx, &mfaChallenge{TokenHash: hash, UserID: acct.ID, CreatedAt: now, ExpiresAt: now.Add(mfaTokenTTL), FirstFactor: firstFactor}); err != nil {
 		return err
 	}
 	return &MFARequired{Token: token, Methods: methods}
@@ -582,13 +585,13 @@ func (s *Service) LoginMFA(ctx context.Context, in LoginMFAInput, cl Client) (*A
 	if err := noNUL(in.MFAToken, in.Code, in.Ceremony); err != nil {
 		return nil, Tokens{}, err
 	}
-	acct, err := s.challengeAccount(ctx, in.MFAToken, cl)
+	acct, first, err := s.challengeAccount(ctx, in.MFAToken, cl)
 	if err != nil {
 		return nil, Tokens{}, err
 	}
-	used, amr := "", []string{AMRPassword, AMROTP}
+	used, amr := "", []string{first, AMROTP}
 	if len(in.Credential) > 0 && string(in.Credential) != "null" {
-		used, amr = "passkey", []string{AMRPassword, AMRHardware}
+		used, amr = "passkey", []string{first, AMRHardware}
 		err = s.checkPasskeyFactor(ctx, acct, in.Ceremony, in.Credential)
 	} else if err = s.mfaOn(); err == nil {
 		used, err = s.checkSecondFactor(ctx, acct.ID, in.Code)

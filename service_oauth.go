@@ -146,6 +146,9 @@ type OAuthResult struct {
 	Linked bool
 	// Created: the login created the account.
 	Created bool
+	// MFA is set, and Tokens zero, when the account has a second factor:
+	// LoginMFA with its token completes the login.
+	MFA *MFARequired
 }
 
 // OAuthCallback completes a social login: it checks the state against the
@@ -289,6 +292,18 @@ func (s *Service) oauthLogin(ctx context.Context, provider string, id providerId
 	if acct.Banned {
 		return res, ErrUserBanned
 	}
+	// The provider stands for the password: an account with a second
+	// factor still needs it (POST /login/mfa with res.MFA's token).
+	if methods, err := s.mfaMethods(ctx, acct.ID); err != nil || len(methods) > 0 {
+		if err == nil {
+			err = s.startMFA(ctx, acct, methods, AMRFederated)
+		}
+		if mfa := (*MFARequired)(nil); errors.As(err, &mfa) {
+			res.Account, res.MFA = acct, mfa
+			return res, nil
+		}
+		return res, err
+	}
 	now := s.now()
 	ev := s.newEvent(SecurityEvent{UserID: acct.ID, Event: EventOAuthLogin, Detail: provider}, cl)
 	err = s.st.atomic(ctx, func(ctx context.Context, tx *store) error {
@@ -299,7 +314,7 @@ func (s *Service) oauthLogin(ctx context.Context, provider string, id providerId
 			return err
 		}
 		var err error
-		if res.Tokens, err = s.startSession(ctx, tx, acct, cl, now); err != nil {
+		if res.Tokens, err = s.startSessionAMR(ctx, tx, acct, cl, now, []string{AMRFederated}); err != nil {
 			return err
 		}
 		ev.SessionID = res.Tokens.AccessClaims.SessionID
@@ -346,7 +361,7 @@ func (s *Service) oauthSignUp(ctx context.Context, provider string, id providerI
 				return err
 			}
 			var err error
-			if res.Tokens, err = s.startSession(ctx, tx, acct, cl, now); err != nil {
+			if res.Tokens, err = s.startSessionAMR(ctx, tx, acct, cl, now, []string{AMRFederated}); err != nil {
 				return err
 			}
 			if !acct.Confirmed {

@@ -348,7 +348,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string, cl Cli
 		}
 		return s.startCeremony(ctx, ceremonyLogin, 0, session, assertion.Response)
 	}
-	acct, err := s.challengeAccount(ctx, mfaToken, cl)
+	acct, _, err := s.challengeAccount(ctx, mfaToken, cl)
 	if err != nil {
 		return Ceremony{}, err
 	}
@@ -368,32 +368,31 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, mfaToken string, cl Cli
 
 // challengeAccount returns the account of a live mfa_token (counted
 // against the client's TokenGuessIP limit when it is not).
-func (s *Service) challengeAccount(ctx context.Context, mfaToken string, cl Client) (*Account, error) {
+func (s *Service) challengeAccount(ctx context.Context, mfaToken string, cl Client) (acct *Account, firstFactor string, err error) {
 	var userID int64
-	err := s.guardTokenGuess(ctx, cl, ErrInvalidMFAToken, func() error {
+	err = s.guardTokenGuess(ctx, cl, ErrInvalidMFAToken, func() error {
 		if mfaToken == "" || len(mfaToken) > maxOpaqueLen {
 			return ErrInvalidMFAToken
 		}
 		var err error
-		if userID, err = s.st.liveChallenge(ctx, hashOpaque(mfaToken), s.now()); err == nil && userID == 0 {
+		if userID, firstFactor, err = s.st.liveChallenge(ctx, hashOpaque(mfaToken), s.now()); err == nil && userID == 0 {
 			err = ErrInvalidMFAToken
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	acct, err := s.st.accountByID(ctx, userID)
-	if err != nil {
-		return nil, err
+	if acct, err = s.st.accountByID(ctx, userID); err != nil {
+		return nil, "", err
 	}
 	if acct == nil {
-		return nil, ErrInvalidMFAToken
+		return nil, "", ErrInvalidMFAToken
 	}
 	if acct.Banned {
-		return nil, ErrUserBanned
+		return nil, "", ErrUserBanned
 	}
-	return acct, nil
+	return acct, firstFactor, nil
 }
 
 // usePasskey records a login with the passkey of wu whose credential id

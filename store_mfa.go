@@ -135,18 +135,18 @@ func (s *store) deleteFactors(ctx context.Context, id int64, passkeys bool) (boo
 
 // insertChallenge stores a login waiting for its second factor.
 func (s *store) insertChallenge(ctx context.Context, c *mfaChallenge) error {
-	_, err := s.exec(ctx, "INSERT INTO mfa_challenges (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-		c.TokenHash, c.UserID, c.CreatedAt, c.ExpiresAt)
+	_, err := s.exec(ctx, "INSERT INTO mfa_challenges (token_hash, user_id, created_at, expires_at, first_factor) VALUES (?, ?, ?, ?, ?)",
+		c.TokenHash, c.UserID, c.CreatedAt, c.ExpiresAt, c.FirstFactor)
 	return err
 }
 
 // liveChallenge returns the user of the unused challenge with hash that
-// has not expired at now; 0 when there is none.
-func (s *store) liveChallenge(ctx context.Context, hash string, now time.Time) (int64, error) {
-	var id int64
-	_, err := s.scanRow(ctx, "SELECT user_id FROM mfa_challenges WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
-		[]any{hash, now}, &id)
-	return id, err
+// has not expired at now, and the amr of its first step; 0 when there is
+// none.
+func (s *store) liveChallenge(ctx context.Context, hash string, now time.Time) (userID int64, firstFactor string, err error) {
+	_, err = s.scanRow(ctx, "SELECT user_id, first_factor FROM mfa_challenges WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+		[]any{hash, now}, &userID, &firstFactor)
+	return userID, firstFactor, err
 }
 
 // useChallenge consumes the live challenge with hash (compare-and-set);

@@ -182,3 +182,13 @@ onSubmit("passkey-form", async (f) => {
   say("Passkey added: " + res.data.name + ".");
   loadFactors();
 });
+
+// A social login of an account with a second factor comes back with the
+// second step in the address's fragment, which no server sees: take it
+// out of the address bar and history, and ask for the factor.
+(function socialSecondFactor() {
+  const f = new URLSearchParams(location.hash.slice(1));
+  if (!f.get("mfa_token")) return;
+  history.replaceState(null, "", location.pathname + location.search);
+  askSecondFactor({ mfa_token: f.get("mfa_token"), methods: (f.get("methods") || "").split(",") });
+})();
