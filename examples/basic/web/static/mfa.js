@@ -74,17 +74,27 @@ onSubmit("mfa-form", async (f, form) => {
   await refreshMe();
 });
 
-$("mfa-passkey").addEventListener("click", async () => {
-  const begin = await call("POST", API + "/webauthn/login/begin", { mfa_token: pendingMFA.mfa_token }, { refresh: false });
-  if (!begin.ok) return sayError(begin);
+// assertPasskey runs a passkey login ceremony: begin (with body), the
+// browser's assertion, then finish at path; it answers finish's result,
+// or null when the user did not use a passkey.
+async function assertPasskey(body, path, extra) {
+  const begin = await call("POST", API + "/webauthn/login/begin", body, { refresh: false });
+  if (!begin.ok) return begin;
   let cred;
   try {
     cred = await navigator.credentials.get({ publicKey: requestOptions(begin.data.publicKey) });
   } catch (e) {
-    return say("The passkey was not used: " + e.message, true);
+    say("The passkey was not used: " + e.message, true);
+    return null;
   }
-  const res = await call("POST", API + "/login/mfa",
-    { mfa_token: pendingMFA.mfa_token, ceremony: begin.data.ceremony, credential: credentialJSON(cred) }, { refresh: false });
+  return call("POST", API + path,
+    Object.assign({ ceremony: begin.data.ceremony, credential: credentialJSON(cred) }, extra), { refresh: false });
+}
+
+$("mfa-passkey").addEventListener("click", async () => {
+  const token = { mfa_token: pendingMFA.mfa_token };
+  const res = await assertPasskey(token, "/login/mfa", token);
+  if (!res) return;
   if (!res.ok) return sayError(res);
   mfaDone();
   say("Logged in as " + res.data.username + ".");
@@ -92,16 +102,8 @@ $("mfa-passkey").addEventListener("click", async () => {
 });
 
 $("passkey-login").addEventListener("click", async () => {
-  const begin = await call("POST", API + "/webauthn/login/begin", undefined, { refresh: false });
-  if (!begin.ok) return sayError(begin);
-  let cred;
-  try {
-    cred = await navigator.credentials.get({ publicKey: requestOptions(begin.data.publicKey) });
-  } catch (e) {
-    return say("The passkey was not used: " + e.message, true);
-  }
-  const res = await call("POST", API + "/webauthn/login/finish",
-    { ceremony: begin.data.ceremony, credential: credentialJSON(cred) }, { refresh: false });
+  const res = await assertPasskey(undefined, "/webauthn/login/finish", {});
+  if (!res) return;
   if (!res.ok) return sayError(res);
   say("Logged in with a passkey as " + res.data.username + ".");
   await refreshMe();
