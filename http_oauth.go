@@ -47,7 +47,7 @@ func (h *handlers) oauthAuthorize(c *gin.Context) {
 			return
 		}
 		u, _ := CurrentUser(c)
-		in.LinkUserID = u.ID
+		in.Link = &u
 	}
 	start, err := h.svc.OAuthAuthorize(c.Request.Context(), c.Param("provider"), in, clientOf(c))
 	if err != nil {

@@ -223,14 +223,17 @@ func (oauthIdentity) TableName() string { return "oauth_identities" }
 // is the SHA-256 of the state parameter, NonceHash that of the OpenID
 // nonce; the callback deletes the row, so a state works once.
 type oauthState struct {
-	ID         string    `gorm:"primaryKey;size:64"`
-	Provider   string    `gorm:"size:32;not null"`
-	NonceHash  string    `gorm:"size:64;not null"`
-	Next       string    `gorm:"size:512;not null;default:''"`
-	LinkUserID int64     `gorm:"not null;default:0"` // the account to link; 0 logs in
-	Bearer     bool      `gorm:"not null;default:false"`
-	CreatedAt  time.Time `gorm:"not null"`
-	ExpiresAt  time.Time `gorm:"not null;index"`
+	ID         string `gorm:"primaryKey;size:64"`
+	Provider   string `gorm:"size:32;not null"`
+	NonceHash  string `gorm:"size:64;not null"`
+	Next       string `gorm:"size:512;not null;default:''"`
+	LinkUserID int64  `gorm:"not null;default:0"` // the account to link; 0 logs in
+	// LinkSession is the session that started a link: the link is
+	// made only while it lives.
+	LinkSession string    `gorm:"size:64;not null;default:''"`
+	Bearer      bool      `gorm:"not null;default:false"`
+	CreatedAt   time.Time `gorm:"not null"`
+	ExpiresAt   time.Time `gorm:"not null;index"`
 }
 
 func (oauthState) TableName() string { return "oauth_states" }

@@ -867,3 +867,35 @@ func TestOAuthSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+// TestOAuthLinkNeedsRecentLogin: a session that logged in more than 10
+// minutes ago cannot start a link (a stolen older session must not add
+// the thief's identity) nor set a first password, and a link whose
+// session ended before the callback is not made.
+func TestOAuthLinkNeedsRecentLogin(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op)
+		d := e.browser() // an account without a password
+		op.user("dee-sub", "dee@example.com", true, "dee")
+		wantLoggedIn(t, d, d.oauthLogin("oidc", ""), "https://app.example/")
+
+		c := e.browser()
+		c.register("liv@example.com", "liv", "correct horse battery")
+		op.user("liv-sub", "liv@example.com", true, "liv")
+		back := atProvider(t, c.startOAuth("oidc", "?link=1"))
+		wantStatus(t, c.post("/logout", nil), 200)
+		wantError(t, c.do(http.MethodGet, back, nil), 401, "unauthorized", "")
+
+		wantStatus(t, loginAs(c, "liv", "correct horse battery"), 200)
+		e.clock.Advance(11 * time.Minute)
+		wantStatus(t, c.post("/token/refresh", nil), 200) // the session lives on
+		wantError(t, c.do(http.MethodGet, testBase+"/oauth/oidc/authorize?link=1", nil), 403, "reauthentication_required", "")
+		// The same for a first password of an account without one.
+		wantError(t, d.post("/password", map[string]string{"password1": "correct horse battery", "password2": "correct horse battery"}),
+			403, "reauthentication_required", "")
+		if n := countOAuthRows(t, db, &oauthIdentity{}, "subject = ?", "liv-sub"); n != 0 {
+			t.Fatalf("%d identities linked", n)
+		}
+	})
+}

@@ -49,9 +49,11 @@ func (s *Service) OAuthProviders() []OAuthProviderInfo {
 type OAuthStartInput struct {
 	// Next is the path under BaseURL the callback redirects to; "" is "/".
 	Next string
-	// LinkUserID, when set, links the provider's identity to this account
-	// instead of logging in (the user is logged in already).
-	LinkUserID int64
+	// Link, when set, links the provider's identity to this user's
+	// account instead of logging in. Its session must have logged in
+	// within the last 10 minutes, and still live at the callback: a
+	// stolen older session cannot add a way in.
+	Link *User
 	// Bearer answers the callback with the tokens in the body (bearer
 	// clients) instead of cookies and a redirect.
 	Bearer bool
@@ -93,8 +95,14 @@ func (s *Service) OAuthAuthorize(ctx context.Context, provider string, in OAuthS
 	}
 	verifier := oauth2.GenerateVerifier()
 	now := s.now()
-	row := &oauthState{ID: stateHash, Provider: provider, NonceHash: nonceHash, Next: next, LinkUserID: in.LinkUserID,
+	row := &oauthState{ID: stateHash, Provider: provider, NonceHash: nonceHash, Next: next,
 		Bearer: in.Bearer, CreatedAt: now, ExpiresAt: now.Add(oauthStateTTL)}
+	if in.Link != nil {
+		if err := s.requireRecentLogin(ctx, *in.Link); err != nil {
+			return OAuthStart{}, err
+		}
+		row.LinkUserID, row.LinkSession = in.Link.ID, in.Link.SessionID
+	}
 	if err := s.st.insertOAuthState(ctx, row); err != nil {
 		return OAuthStart{}, err
 	}
@@ -197,6 +205,13 @@ func (s *Service) OAuthCallback(ctx context.Context, provider string, in OAuthCa
 		return res, ErrOAuthProvider
 	}
 	if row.LinkUserID != 0 {
+		_, live, err := s.st.sessionLoginTime(ctx, row.LinkSession, row.LinkUserID)
+		switch {
+		case err != nil:
+			return res, err
+		case !live:
+			return res, ErrUnauthorized // logged out or revoked meanwhile
+		}
 		res.Account, err = s.oauthLink(ctx, provider, row.LinkUserID, id, cl)
 		res.Linked = err == nil
 		return res, err

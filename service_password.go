@@ -178,7 +178,10 @@ func (s *Service) PasswordIsSet(ctx context.Context, userID int64) (bool, error)
 }
 
 // SetPassword gives a user without a password its first one;
-// ErrPasswordExists when it has one.
+// ErrPasswordExists when it has one. The user's session (u.SessionID)
+// must have logged in within the last 10 minutes, else
+// ErrReauthRequired: a first password is a new way in, which a stolen
+// older session must not add.
 func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, cl Client) error {
 	acct, err := s.st.accountByID(ctx, u.ID)
 	if err != nil {
@@ -186,6 +189,10 @@ func (s *Service) SetPassword(ctx context.Context, u User, in SetPasswordInput, 
 	}
 	if acct.PasswordHash != "" {
 		return ErrPasswordExists
+	}
+	// A first password is a new way in: not for a stolen older session.
+	if err := s.requireRecentLogin(ctx, u); err != nil {
+		return err
 	}
 	password, err := s.checkNewPassword(acct, in.Password1, in.Password2)
 	if err != nil {

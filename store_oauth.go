@@ -9,8 +9,8 @@ import (
 
 // insertOAuthState stores a social login in flight.
 func (s *store) insertOAuthState(ctx context.Context, st *oauthState) error {
-	_, err := s.exec(ctx, `INSERT INTO oauth_states (id, provider, nonce_hash, next, link_user_id, bearer, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.ID, st.Provider, st.NonceHash, st.Next, st.LinkUserID, st.Bearer, st.CreatedAt, st.ExpiresAt)
+	_, err := s.exec(ctx, `INSERT INTO oauth_states (id, provider, nonce_hash, next, link_user_id, link_session, bearer, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.ID, st.Provider, st.NonceHash, st.Next, st.LinkUserID, st.LinkSession, st.Bearer, st.CreatedAt, st.ExpiresAt)
 	return err
 }
 
@@ -19,8 +19,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, st.ID, st.Provider, st.NonceHash, st.Next, st.
 // call took it first (only one delete of a row counts).
 func (s *store) takeOAuthState(ctx context.Context, id string, now time.Time) (*oauthState, error) {
 	var st oauthState
-	found, err := s.scanRow(ctx, "SELECT id, provider, nonce_hash, next, link_user_id, bearer, created_at, expires_at FROM oauth_states WHERE id = ?",
-		[]any{id}, &st.ID, &st.Provider, &st.NonceHash, &st.Next, &st.LinkUserID, &st.Bearer, &st.CreatedAt, &st.ExpiresAt)
+	found, err := s.scanRow(ctx, "SELECT id, provider, nonce_hash, next, link_user_id, link_session, bearer, created_at, expires_at FROM oauth_states WHERE id = ?",
+		[]any{id}, &st.ID, &st.Provider, &st.NonceHash, &st.Next, &st.LinkUserID, &st.LinkSession, &st.Bearer, &st.CreatedAt, &st.ExpiresAt)
 	if err != nil || !found {
 		return nil, err
 	}
