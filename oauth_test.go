@@ -726,7 +726,8 @@ func TestOAuthGitHub(t *testing.T) {
 // An account made by a social login whose address the provider did not
 // verify may be an attacker's who used the victim's address first: when
 // the address's owner takes the account over with a reset link, the
-// attacker's identity goes with every session.
+// attacker's identity goes with every session, and so do the second
+// factors it added.
 func TestOAuthResetDropsUnverifiedLinks(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
 		op := newTestOP(t)
@@ -734,6 +735,10 @@ func TestOAuthResetDropsUnverifiedLinks(t *testing.T) {
 		attacker := e.browser()
 		op.user("attacker", "victim@example.com", false, "victim")
 		wantLoggedIn(t, attacker, attacker.oauthLogin("oidc", ""), "https://app.example/")
+		// The squatter adds a second factor of its own.
+		r := attacker.post("/mfa/totp/setup", nil)
+		wantStatus(t, r, 200)
+		wantStatus(t, attacker.post("/mfa/totp/enable", map[string]string{"code": code(t, e, r.str("secret"), 0)}), 200)
 
 		victim := e.client()
 		wantError(t, victim.post("/register", map[string]string{"email": "victim@example.com", "username": "vic",
@@ -745,8 +750,15 @@ func TestOAuthResetDropsUnverifiedLinks(t *testing.T) {
 		if n := countOAuthRows(t, db, &oauthIdentity{}); n != 0 {
 			t.Fatalf("%d identities after the owner's reset", n)
 		}
+		// The owner logs in with the new password alone: the squatter's
+		// factor is gone.
+		r = loginAs(victim, "victim@example.com", "a new staple battery")
+		wantStatus(t, r, 200)
+		if r.json["mfa_required"] != nil || r.cookie(accessCookie) == nil {
+			t.Fatalf("the owner's login: %s", r.raw)
+		}
 		op.user("attacker", "victim@example.com", false, "victim")
-		r := e.browser().oauthLogin("oidc", "")
+		r = e.browser().oauthLogin("oidc", "")
 		wantError(t, r, 400, "email_exists", "")
 	})
 }

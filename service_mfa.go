@@ -541,13 +541,14 @@ func (s *Service) checkSecondFactor(ctx context.Context, id int64, code string) 
 }
 
 // mfaMethods lists the second factors of user id that a login may use;
-// empty when it has none.
+// empty when it has none. An account with passkeys while passkeys are
+// off (a BaseURL WebAuthn refuses) still needs its second factor: the
+// login waits for it (and fails) rather than skip it.
 func (s *Service) mfaMethods(ctx context.Context, id int64) ([]string, error) {
 	totpOn, keys, err := s.st.secondFactors(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	keys = keys && s.passkeys != nil
 	var m []string
 	if totpOn {
 		m = append(m, "totp")

@@ -529,8 +529,8 @@ func (s *Service) OAuthUnlink(ctx context.Context, u User, provider string, cl C
 	return nil
 }
 
-// dropUnverifiedLinks unlinks every provider of an account whose address
-// was never confirmed, inside a password reset's transaction tx: the
+// dropUnverifiedLinks unlinks every provider, and removes every second
+// factor and passkey, of an account whose address was never confirmed, inside a password reset's transaction tx: the
 // reset proves the mailbox is the user's, and an identity linked before
 // that may be an attacker's who signed up first with the victim's address
 // at a provider that does not verify it (pre-account takeover).
@@ -541,6 +541,16 @@ func (s *Service) dropUnverifiedLinks(ctx context.Context, tx *store, acct *Acco
 	n, err := tx.deleteOAuthIdentitiesOf(ctx, acct.ID)
 	if n > 0 {
 		s.log.InfoContext(ctx, "authgin: unconfirmed account's social logins unlinked by a password reset", "user_id", acct.ID, "identities", n)
+	}
+	if err != nil {
+		return err
+	}
+	// The same for second factors and passkeys: whoever registered the
+	// address first could have added them, and would keep a way in (or
+	// lock the owner out behind a factor the owner never had).
+	had, err := tx.deleteFactors(ctx, acct.ID, true)
+	if had {
+		s.log.InfoContext(ctx, "authgin: unconfirmed account's second factors removed by a password reset", "user_id", acct.ID)
 	}
 	return err
 }

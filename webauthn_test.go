@@ -268,3 +268,21 @@ func TestDeleteAccountRemovesFactors(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeysOffFailClosed: an account whose second factor is a passkey
+// still needs it when passkeys are off (here another instance's BaseURL
+// is an IP address, which WebAuthn refuses): its password login waits for
+// the factor, and the factor cannot be given, instead of opening a
+// session without it.
+func TestPasskeysOffFailClosed(t *testing.T) {
+	open := newTestDatabase(t, "sqlite")
+	e := newEnv(t, open(t))
+	owner := e.client()
+	owner.register("ola@example.com", "ola", "correct horse battery")
+	registerPasskey(t, owner, newSoftKey(t), "Phone")
+
+	off := newEnv(t, open(t), func(o *Options) { o.BaseURL = "https://192.0.2.10" })
+	c := off.client()
+	tok := startLogin(t, c, "ola")
+	wantError(t, c.post("/webauthn/login/begin", map[string]string{"mfa_token": tok}), 404, "passkeys_unavailable", "")
+}
