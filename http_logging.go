@@ -2,6 +2,7 @@ package authgin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,8 +15,9 @@ const RedactedPath = "[redacted]"
 
 // RedactingLogFormatter returns a gin.LogFormatter that writes next's line
 // (gin's usual format when next is nil) with the one-time token cut out of
-// paths such as /api/users/confirm/{token} and /api/users/password/{token}:
-// any path segment that follows a "confirm" or "password" segment. Install
+// paths such as /api/users/confirm/{token} and /api/users/password/{token}
+// (any path segment that follows a "confirm" or "password" segment), and
+// the code and state of a social login's callback query. Install
 // it before mounting the plugin (gin applies middleware only to routes
 // registered after it):
 //
@@ -36,11 +38,15 @@ func RedactingLogFormatter(next gin.LogFormatter) gin.LogFormatter {
 	}
 }
 
-// redactTokenPath replaces the segment after "confirm" or "password".
+// redactTokenPath replaces the segment after "confirm" or "password", and
+// the code and state of a social login's callback.
 func redactTokenPath(path string) string {
 	query := ""
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path, query = path[:i], path[i:]
+	}
+	if strings.HasSuffix(path, "/callback") && strings.Contains(path, "/oauth/") {
+		query = redactQuery(query, "code", "state")
 	}
 	if !strings.Contains(path, "/confirm/") && !strings.Contains(path, "/password/") {
 		return path + query
@@ -52,6 +58,21 @@ func redactTokenPath(path string) string {
 		}
 	}
 	return strings.Join(segs, "/") + query
+}
+
+// redactQuery replaces the values of names in query ("?a=1&b=2").
+func redactQuery(query string, names ...string) string {
+	if query == "" {
+		return ""
+	}
+	parts := strings.Split(query[1:], "&")
+	for i, kv := range parts {
+		k, _, _ := strings.Cut(kv, "=")
+		if slices.Contains(names, k) {
+			parts[i] = k + "=" + RedactedPath
+		}
+	}
+	return "?" + strings.Join(parts, "&")
 }
 
 // plainLogFormat is gin's default log line without colours.

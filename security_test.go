@@ -565,6 +565,9 @@ func TestRedactTokenPath(t *testing.T) {
 		"/confirm/a/password/b":              "/confirm/" + RedactedPath + "/password/" + RedactedPath,
 		"/api/me":                            "/api/me",
 		"/api/users/12/change_username?q=%2": "/api/users/12/change_username?q=%2",
+		"/api/users/oauth/google/callback?state=s1&code=c1&scope=openid": "/api/users/oauth/google/callback?state=" + RedactedPath +
+			"&code=" + RedactedPath + "&scope=openid",
+		"/api/users/oauth/google/authorize?next=/x": "/api/users/oauth/google/authorize?next=/x",
 	} {
 		if got := redactTokenPath(in); got != want {
 			t.Errorf("redactTokenPath(%q) = %q, want %q", in, got, want)
