@@ -398,3 +398,27 @@ func TestChangePasswordPerAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestSelfServicePasswordPerAccount: the password that an email change
+// and deleting the account ask for (and turning TOTP off, new recovery
+// codes) is counted per account like the old password of PUT /password,
+// across routes and client IPs.
+func TestSelfServicePasswordPerAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		e := newProxyEnv(t, db, func(r *gin.Engine) { r.SetTrustedProxies([]string{"127.0.0.1"}) })
+		c := e.client()
+		c.register("sp@example.com", "spuser", "correct horse battery")
+		try := func(i int, path, password string) *response {
+			t.Helper()
+			return c.do(http.MethodPost, testBase+path, map[string]string{"password": password, "email": "sp2@example.com"},
+				"X-Forwarded-For", "198.51.100."+strconv.Itoa(i))
+		}
+		for i := range 5 {
+			path := []string{"/delete_account", "/email"}[i%2]
+			wantError(t, try(i+1, path, "wrong horse battery"), 400, "wrong_password", "")
+		}
+		wantError(t, try(99, "/delete_account", "correct horse battery"), 429, "too_many_requests", "")
+		e.clock.Advance(time.Second)
+		wantStatus(t, try(100, "/delete_account", "correct horse battery"), 200)
+	})
+}

@@ -148,9 +148,14 @@ func (s *Service) DeleteAccount(ctx context.Context, u User, password string, cl
 }
 
 // checkCurrentPassword verifies the password a self-service route asks
-// for: ErrWrongPassword when it does not match, counted against the
-// client's IP like a failed login (LoginIP); a match gives the count back.
-// An account without a password verifies against a dummy hash and fails.
+// for (change password, change email, delete account, turn TOTP off, new
+// recovery codes): ErrWrongPassword when it does not match. A wrong one
+// counts as a failed login from the client's IP (LoginIP), and as a
+// failure of the account's whatever the IP, with LoginAccount's numbers
+// (5 free, then the login backoff's delays): whoever holds a stolen
+// access token cannot guess the password from many addresses. A match
+// gives both counts back. An account without a password verifies against
+// a dummy hash and fails.
 func (s *Service) checkCurrentPassword(ctx context.Context, acct *Account, password string, cl Client) error {
 	if err := noNUL(password); err != nil {
 		return err
@@ -159,10 +164,20 @@ func (s *Service) checkCurrentPassword(ctx context.Context, acct *Account, passw
 	if err := s.throttle(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
 		return err
 	}
+	// Reserved as a failure before the hash, as a login's try is.
+	acctKey := "password:account:" + strconv.FormatInt(acct.ID, 10)
+	if wait, err := s.limits.attempt(ctx, acctKey, s.o.Limits.LoginAccount); err != nil {
+		return err
+	} else if wait > 0 {
+		return ErrTooManyRequests.withRetry(wait)
+	}
 	match := false
 	if n := utf8.RuneCountInString(password); n > 0 && n <= s.o.MaxPasswordLength {
 		var err error
 		if match, _, err = s.hasher.verify(ctx, acct.PasswordHash, password); err != nil {
+			if !s.o.Limits.LoginAccount.off() {
+				s.undoHits(ctx, acctKey) // no hashing slot: no failure
+			}
 			return err
 		}
 	}
@@ -170,7 +185,12 @@ func (s *Service) checkCurrentPassword(ctx context.Context, acct *Account, passw
 		s.log.InfoContext(ctx, "authgin: wrong password on a self-service route", "user_id", acct.ID, "ip", cl.IP)
 		return ErrWrongPassword
 	}
-	s.undoHits(ctx, loginKey)
+	s.undoHits(ctx, loginKey) // a right password is no failed attempt
+	if !s.o.Limits.LoginAccount.off() {
+		if err := s.limits.reset(ctx, acctKey); err != nil {
+			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -236,36 +234,8 @@ func (s *Service) ChangePassword(ctx context.Context, u User, in ChangePasswordI
 	if err != nil {
 		return err
 	}
-	loginKey := "login:ip:" + cl.IP // the login route's counter
-	if err := s.throttle(ctx, loginKey, s.o.Limits.LoginIP); err != nil {
+	if err := s.checkCurrentPassword(ctx, acct, in.OldPassword, cl); err != nil {
 		return err
-	}
-	// Reserved as a failure before the hash, as a login's try is.
-	acctKey := "password:account:" + strconv.FormatInt(acct.ID, 10)
-	if wait, err := s.limits.attempt(ctx, acctKey, s.o.Limits.LoginAccount); err != nil {
-		return err
-	} else if wait > 0 {
-		return ErrTooManyRequests.withRetry(wait)
-	}
-	match := false
-	if n := utf8.RuneCountInString(in.OldPassword); n > 0 && n <= s.o.MaxPasswordLength {
-		// An account without a password verifies against a dummy hash.
-		if match, _, err = s.hasher.verify(ctx, acct.PasswordHash, in.OldPassword); err != nil {
-			if !s.o.Limits.LoginAccount.off() {
-				s.undoHits(ctx, acctKey) // no hashing slot: no failure
-			}
-			return err
-		}
-	}
-	if !match {
-		s.log.InfoContext(ctx, "authgin: password change with a wrong old password", "user_id", acct.ID, "ip", cl.IP)
-		return ErrWrongPassword
-	}
-	s.undoHits(ctx, loginKey) // a right password is no failed attempt
-	if !s.o.Limits.LoginAccount.off() {
-		if err := s.limits.reset(ctx, acctKey); err != nil {
-			s.log.ErrorContext(ctx, "authgin: throttle reset failed", "err", err)
-		}
 	}
 	if password == norm.NFC.String(in.OldPassword) {
 		return ErrSamePassword
