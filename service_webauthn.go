@@ -313,8 +313,13 @@ func (s *Service) Passkeys(ctx context.Context, id int64) ([]PasskeyInfo, error)
 	return out, nil
 }
 
-// DeletePasskey removes user u's passkey id.
+// DeletePasskey removes user u's passkey id. Like adding one, it needs a
+// session that logged in within the last 10 minutes (ErrReauthRequired):
+// a stolen older session must not strip a second factor.
 func (s *Service) DeletePasskey(ctx context.Context, u User, id int64, cl Client) error {
+	if err := s.requireRecentLogin(ctx, u); err != nil {
+		return err
+	}
 	ok, err := s.st.deleteWebauthnCredential(ctx, u.ID, id)
 	if err != nil {
 		return err

@@ -286,3 +286,16 @@ func TestPasskeysOffFailClosed(t *testing.T) {
 	tok := startLogin(t, c, "ola")
 	wantError(t, c.post("/webauthn/login/begin", map[string]string{"mfa_token": tok}), 404, "passkeys_unavailable", "")
 }
+
+// TestDeletePasskeyNeedsRecentLogin: a session that logged in more than
+// 10 minutes ago cannot remove a passkey, which would leave the password
+// alone between a thief and the account.
+func TestDeletePasskeyNeedsRecentLogin(t *testing.T) {
+	e := newEnv(t, openTestDB(t, "sqlite"))
+	owner := e.client()
+	owner.register("pia@example.com", "pia", "correct horse battery")
+	id := registerPasskey(t, owner, newSoftKey(t), "Phone")
+	e.clock.Advance(11 * time.Minute)
+	path := testBase + "/webauthn/credentials/" + itoa(int64(id))
+	wantError(t, owner.do("DELETE", path, nil), 403, "reauthentication_required", "")
+}
