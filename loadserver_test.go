@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strings"
@@ -111,12 +112,18 @@ func serveLoad(cfg loadServerConfig) error {
 	o := Options{
 		DB: db, Secret: testSecret, BaseURL: "http://127.0.0.1", Debug: true,
 		Argon2: cheapArgon2, Now: now, Mailer: stdoutMailer{&out},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Limits: Limits{LoginIP: many, LoginAccount: Limit{Max: 1 << 40, Window: time.Hour},
-			LoginAccountAllIPs: Limit{Max: 1 << 40, Window: time.Hour}, RegisterIP: many,
-			RefreshSession: many, TokenGuessIP: many, ConfirmMailUser: many, ConfirmMailIP: many,
-			ResetMailUser: many, ResetMailIP: many},
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Limits:        Limits{LoginAccount: Limit{Max: 1 << 40, Window: time.Hour}, LoginAccountAllIPs: Limit{Max: 1 << 40, Window: time.Hour}},
 		PruneInterval: cfg.PruneInterval,
+	}
+	// Every other limit too, also any added later: a default's day-long
+	// window would keep every throttle row alive through a soak, since
+	// pruning waits for the longest window.
+	lim := reflect.ValueOf(&o.Limits).Elem()
+	for i := range lim.NumField() {
+		if lim.Field(i).IsZero() {
+			lim.Field(i).Set(reflect.ValueOf(many))
+		}
 	}
 	if cfg.Soak {
 		o.AccessTTL, o.RefreshTTL, o.RefreshIdleTTL = 5*time.Minute, 2*time.Hour, 20*time.Minute
