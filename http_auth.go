@@ -30,6 +30,19 @@ type handlers struct {
 	log    *slog.Logger
 	// user is RequireUser, for routes that authenticate only some requests.
 	user gin.HandlerFunc
+	// optionalUser is OptionalUser, for routes that need no user but
+	// act on one when there is.
+	optionalUser gin.HandlerFunc
+}
+
+// requester runs OptionalUser and returns the id of the user c is
+// authenticated as (0: none); false when it aborted c (CSRF).
+func (h *handlers) requester(c *gin.Context) (int64, bool) {
+	if h.optionalUser(c); c.IsAborted() {
+		return 0, false
+	}
+	u, _ := CurrentUser(c)
+	return u.ID, true
 }
 
 func (h *handlers) fail(c *gin.Context, err error) { abortError(c, h.log, err) }
@@ -270,7 +283,11 @@ func (h *handlers) requestConfirmation(c *gin.Context) {
 }
 
 func (h *handlers) confirmEmail(c *gin.Context) {
-	if err := h.svc.ConfirmEmail(c.Request.Context(), c.Param("token"), clientOf(c)); err != nil {
+	by, ok := h.requester(c)
+	if !ok {
+		return
+	}
+	if err := h.svc.confirmEmailBy(c.Request.Context(), c.Param("token"), by, clientOf(c)); err != nil {
 		h.fail(c, err)
 		return
 	}

@@ -39,7 +39,11 @@ func (h *handlers) confirmOrRequest(c *gin.Context) {
 			return
 		}
 		if in.Token != "" {
-			if err := h.svc.ConfirmEmail(c.Request.Context(), in.Token, clientOf(c)); err != nil {
+			by, ok := h.requester(c)
+			if !ok {
+				return
+			}
+			if err := h.svc.confirmEmailBy(c.Request.Context(), in.Token, by, clientOf(c)); err != nil {
 				h.fail(c, err)
 				return
 			}

@@ -207,13 +207,15 @@ type userField struct {
 // at most one identity per provider. Email is the address the provider
 // gave when the identity was linked.
 type oauthIdentity struct {
-	ID          int64     `gorm:"primaryKey"`
-	Provider    string    `gorm:"size:32;not null;uniqueIndex:idx_oauth_identities_subject,priority:1;uniqueIndex:idx_oauth_identities_user,priority:2"`
-	Subject     string    `gorm:"size:255;not null;uniqueIndex:idx_oauth_identities_subject,priority:2"`
-	UserID      int64     `gorm:"not null;uniqueIndex:idx_oauth_identities_user,priority:1"`
-	Email       string    `gorm:"size:320;not null;default:''"`
-	CreatedAt   time.Time `gorm:"not null"`
-	LastLoginAt *time.Time
+	ID       int64  `gorm:"primaryKey"`
+	Provider string `gorm:"size:32;not null;uniqueIndex:idx_oauth_identities_subject,priority:1;uniqueIndex:idx_oauth_identities_user,priority:2"`
+	Subject  string `gorm:"size:255;not null;uniqueIndex:idx_oauth_identities_subject,priority:2"`
+	UserID   int64  `gorm:"not null;uniqueIndex:idx_oauth_identities_user,priority:1"`
+	Email    string `gorm:"size:320;not null;default:''"`
+	// EmailVerified: the provider said Email was verified when linked.
+	EmailVerified bool      `gorm:"not null;default:false"`
+	CreatedAt     time.Time `gorm:"not null"`
+	LastLoginAt   *time.Time
 }
 
 func (oauthIdentity) TableName() string { return "oauth_identities" }

@@ -911,3 +911,36 @@ func TestOAuthLinkNeedsRecentLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestOAuthConfirmDropsUnverifiedLinks: an account made by a social login
+// with an address its provider did not verify mails a confirmation link
+// to that address. If the mailbox's owner follows it without a session of
+// the account (the account may be a squatter's), the unverified identity
+// is unlinked; if the user who signed up follows it from that account's
+// session, it stays.
+func TestOAuthConfirmDropsUnverifiedLinks(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *gorm.DB) {
+		op := newTestOP(t)
+		e := newOAuthEnv(t, db, op)
+
+		squatter := e.browser()
+		op.user("squatter", "owner@example.com", false, "owner")
+		wantLoggedIn(t, squatter, squatter.oauthLogin("oidc", ""), "https://app.example/")
+		tok := linkToken(t, e.mail.waitWith(t, 1, "/confirm?token=").Text, "/confirm?token=")
+		wantStatus(t, e.client().post("/confirm/"+tok, nil), 200) // the owner, no session
+		if n := countOAuthRows(t, db, &oauthIdentity{}, "subject = ?", "squatter"); n != 0 {
+			t.Fatal("the squatter's identity is still linked after the owner confirmed")
+		}
+		op.user("squatter", "owner@example.com", false, "owner")
+		wantError(t, e.browser().oauthLogin("oidc", ""), 400, "email_exists", "")
+
+		honest := e.browser()
+		op.user("honest", "hon@example.com", false, "hon")
+		wantLoggedIn(t, honest, honest.oauthLogin("oidc", ""), "https://app.example/")
+		tok = linkToken(t, e.mail.waitWith(t, 2, "/confirm?token=").Text, "/confirm?token=")
+		wantStatus(t, honest.post("/confirm/"+tok, nil), 200)
+		op.user("honest", "hon@example.com", false, "hon")
+		again := e.browser()
+		wantLoggedIn(t, again, again.oauthLogin("oidc", ""), "https://app.example/")
+	})
+}

@@ -157,7 +157,7 @@ func (a *Auth) mount(g *gin.RouterGroup) {
 		log:     a.o.Logger,
 	}
 	user := a.RequireUser()
-	h.user = user
+	h.user, h.optionalUser = user, a.OptionalUser()
 	admin := a.RequireAdmin()
 	// authed mounts a route whose credential is the access token alone
 	// (RequireUser or RequireAdmin): a valid bearer token there is the

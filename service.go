@@ -576,10 +576,21 @@ func (s *Service) newConfirmation(ctx context.Context, tx *store, acct *Account,
 // the client's TokenGuessIP limit. An email change whose address another
 // account took meanwhile is ErrEmailExists and leaves the token usable.
 func (s *Service) ConfirmEmail(ctx context.Context, token string, cl Client) error {
-	return s.guardTokenGuess(ctx, cl, ErrInvalidConfirmToken, func() error { return s.confirmEmail(ctx, token, cl) })
+	return s.confirmEmailBy(ctx, token, 0, cl)
 }
 
-func (s *Service) confirmEmail(ctx context.Context, token string, cl Client) error {
+// confirmEmailBy is ConfirmEmail for a request authenticated as user by
+// (0: none). The first confirmation of an account unlinks the social
+// logins whose provider did not verify the address, unless by is the
+// account itself: the link in the mail proves the mailbox, not that the
+// identity belongs to its owner (whoever used the address first at a
+// provider that does not verify it would keep a way in). A user who
+// confirms from a session of the account made both.
+func (s *Service) confirmEmailBy(ctx context.Context, token string, by int64, cl Client) error {
+	return s.guardTokenGuess(ctx, cl, ErrInvalidConfirmToken, func() error { return s.confirmEmail(ctx, token, by, cl) })
+}
+
+func (s *Service) confirmEmail(ctx context.Context, token string, by int64, cl Client) error {
 	if token == "" || len(token) > maxOpaqueLen {
 		return ErrInvalidConfirmToken
 	}
@@ -606,6 +617,15 @@ func (s *Service) confirmEmail(ctx context.Context, token string, cl Client) err
 		}
 		if acct.EmailKey != ec.Email {
 			return ErrInvalidConfirmToken
+		}
+		if !acct.Confirmed && by != acct.ID {
+			n, err := tx.deleteUnverifiedOAuthIdentities(ctx, acct.ID)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				s.log.InfoContext(ctx, "authgin: unverified social logins unlinked by the address's confirmation", "user_id", acct.ID, "identities", n)
+			}
 		}
 		return tx.markConfirmed(ctx, acct.ID, now)
 	})

@@ -228,7 +228,8 @@ func (s *Service) oauthLink(ctx context.Context, provider string, userID int64, 
 	if acct.Banned {
 		return nil, ErrUserBanned
 	}
-	ident := &oauthIdentity{Provider: provider, Subject: id.subject, UserID: acct.ID, Email: clean(id.email, 320), CreatedAt: s.now()}
+	ident := &oauthIdentity{Provider: provider, Subject: id.subject, UserID: acct.ID, Email: clean(id.email, 320),
+		EmailVerified: id.emailVerified, CreatedAt: s.now()}
 	if err := s.st.insertOAuthIdentity(ctx, ident); err != nil {
 		if !errors.Is(err, errDuplicate) {
 			return nil, err
@@ -371,7 +372,7 @@ func (s *Service) oauthSignUp(ctx context.Context, provider string, id providerI
 				return err
 			}
 			ident := &oauthIdentity{Provider: provider, Subject: id.subject, UserID: acct.ID, Email: clean(id.email, 320),
-				CreatedAt: now, LastLoginAt: &now}
+				EmailVerified: id.emailVerified, CreatedAt: now, LastLoginAt: &now}
 			if err := tx.insertOAuthIdentity(ctx, ident); err != nil {
 				return err
 			}

@@ -62,13 +62,19 @@ func (s *store) oauthIdentitiesOf(ctx context.Context, userID int64) ([]oauthIde
 // insertOAuthIdentity links an identity. A subject already linked, or a
 // second identity of the provider for the account, is errDuplicate.
 func (s *store) insertOAuthIdentity(ctx context.Context, i *oauthIdentity) error {
-	id, err := s.insertID(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, created_at, last_login_at)
-VALUES (?, ?, ?, ?, ?, ?)`, i.Provider, i.Subject, i.UserID, i.Email, i.CreatedAt, i.LastLoginAt)
+	id, err := s.insertID(ctx, `INSERT INTO oauth_identities (provider, subject, user_id, email, email_verified, created_at, last_login_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, i.Provider, i.Subject, i.UserID, i.Email, i.EmailVerified, i.CreatedAt, i.LastLoginAt)
 	if err != nil {
 		return err
 	}
 	i.ID = id
 	return nil
+}
+
+// deleteUnverifiedOAuthIdentities unlinks the identities of account id
+// whose provider did not verify their address.
+func (s *store) deleteUnverifiedOAuthIdentities(ctx context.Context, id int64) (int64, error) {
+	return s.exec(ctx, "DELETE FROM oauth_identities WHERE user_id = ? AND email_verified = ?", id, false)
 }
 
 // touchOAuthIdentity records a login through identity id.
