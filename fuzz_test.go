@@ -122,6 +122,13 @@ func FuzzParseID(f *testing.F) {
 		f.Fatal(err)
 	}
 	bearer := "Bearer " + toks.Access
+	// Routes of their own that an id's place may spell, such as GET /me.
+	static := map[string]bool{}
+	for _, rt := range r.Routes() {
+		if !strings.Contains(rt.Path, ":") {
+			static[rt.Method+" "+rt.Path] = true
+		}
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := parseID(s)
 		if err == nil {
@@ -145,6 +152,9 @@ func FuzzParseID(f *testing.F) {
 			{http.MethodPost, "/" + seg + "/permissions", `{"action":"ADD","payload":["x"]}`},
 			{http.MethodDelete, "/sessions/" + seg, ""},
 		} {
+			if static[rt.method+" "+testBase+rt.path] {
+				continue
+			}
 			req := httptest.NewRequest(rt.method, "http://example.com"+testBase+rt.path, strings.NewReader(rt.body))
 			req.Header.Set("Authorization", bearer)
 			if rt.body != "" {
